@@ -1,0 +1,1 @@
+"""Rotations, rigid poses and the X-ray detector."""

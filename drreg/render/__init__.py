@@ -1,0 +1,1 @@
+"""Renderers: Siddon (exact line integrals) and trilinear ray marching."""
