@@ -1,3 +1,10 @@
 """drreg: fast differentiable DRRs and 2D/3D X-ray to CT registration on PyTorch Lightning."""
 
+from drreg.drr import DRR
+from drreg.geometry.detector import Detector
+from drreg.geometry.pose import RigidTransform, convert
+from drreg.volume import load_example_ct, read
+
 __version__ = "0.1.0"
+
+__all__ = ["DRR", "Detector", "RigidTransform", "convert", "read", "load_example_ct", "__version__"]

@@ -1,1 +1,66 @@
-"""Renderers: Siddon (exact line integrals) and trilinear ray marching."""
+"""Renderers: Siddon (exact line integrals) and trilinear ray marching, behind one dispatch point."""
+
+from __future__ import annotations
+
+import torch
+
+from drreg.render.siddon import siddon
+from drreg.render.trilinear import alpha_range, trilinear
+
+__all__ = ["RENDERERS", "BACKENDS", "render", "siddon", "trilinear", "alpha_range"]
+
+RENDERERS = ("siddon", "trilinear")
+BACKENDS = ("auto", "torch")
+
+
+def render(
+    density: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    world_to_voxel: torch.Tensor,
+    renderer: str = "siddon",
+    labels: torch.Tensor | None = None,
+    n_channels: int | None = None,
+    n_points: int = 500,
+    alpha_bounds: torch.Tensor | None = None,
+    backend: str = "auto",
+    memory_budget: int | None = None,
+) -> torch.Tensor:
+    """Line integrals (mm × density) of a volume along rays given in world coordinates.
+
+    Args:
+        density: (X, Y, Z) voxel values.
+        source: (B, 1, 3) or (B, N, 3) ray origins, world mm (float64 recommended, see Detector.forward).
+        target: (B, N, 3) ray ends (pixel centres), world mm.
+        world_to_voxel: (4, 4) affine from world mm to voxel indices (voxel centres at integers).
+        renderer: ``"siddon"`` (exact) or ``"trilinear"`` (``n_points`` samples per ray).
+        labels: optional (X, Y, Z) int64 labels: render one channel per label (``mask_to_channels``).
+        n_channels: number of channels with ``labels`` (``labels.max() + 1`` by default).
+        n_points: samples per ray for ``"trilinear"``.
+        alpha_bounds: (2,) sampling range for ``"trilinear"``; by default the batch's entry/exit range.
+        backend: ``"auto"`` or ``"torch"`` (the reference implementations).
+        memory_budget: bytes of temporaries per chunk of rays (default 256 MiB).
+
+    Returns:
+        (B, C, N) images in the dtype of ``density``; ``C = 1`` without labels.
+    """
+    if renderer not in RENDERERS:
+        raise ValueError(f"unknown renderer {renderer!r}; expected one of: {', '.join(RENDERERS)}")
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)} (use backend='torch' for the "
+            "reference renderers)"
+        )
+    batch, n_pixels = target.shape[:2]
+    length = (target - source).norm(dim=-1)
+    world_to_voxel = world_to_voxel.to(target.dtype)
+    source = source @ world_to_voxel[:3, :3].mT + world_to_voxel[:3, 3]
+    target = target @ world_to_voxel[:3, :3].mT + world_to_voxel[:3, 3]
+    source = source.expand_as(target).reshape(-1, 3)
+    target = target.reshape(-1, 3)
+    if renderer == "siddon":
+        out = siddon(density, source, target, labels, n_channels, memory_budget)
+    else:
+        out = trilinear(density, source, target, n_points, alpha_bounds, labels, n_channels, memory_budget)
+    out = out.reshape(batch, n_pixels, -1).transpose(1, 2)
+    return out * length[:, None].to(out.dtype)

@@ -1,0 +1,154 @@
+"""Trilinear ray marching (pure torch reference).
+
+``n_points`` samples are taken at ray parameters equally spaced from ``alpha_min`` to ``alpha_max`` (both
+included), each reading the volume by trilinear interpolation with zeros outside; the pixel is the sum of
+the samples times the step ``(alpha_max - alpha_min) / (n_points - 1)``. Multiplying by the ray length (mm)
+is done by :func:`drreg.render.render`.
+
+Memory stays bounded: rays are processed in chunks, and the backward pass recomputes each chunk under
+autograd instead of storing every sample of every ray.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from drreg.render._chunks import ray_chunks, rays_per_chunk
+from drreg.render.siddon import _direction
+
+__all__ = ["trilinear", "alpha_range"]
+
+# Bytes of temporaries per (ray, sample) in one chunk: sample positions, grid_sample buffers, autograd state.
+_BYTES_PER_SAMPLE = 160
+
+
+def alpha_range(shape: tuple[int, int, int], source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Smallest entry and largest exit ray parameter over all rays (slab test, clipped to [0, 1]).
+
+    Args:
+        shape: (X, Y, Z) voxel grid size; the box is ``[-1/2, n - 1/2]`` on each axis.
+        source: (R, 3) or (B, N, 3) ray origins in voxel-index coordinates.
+        target: same shape, ray ends in voxel-index coordinates.
+
+    Returns:
+        (2,) tensor ``[alpha_min, alpha_max]``, differentiable with respect to the rays.
+
+    Convention:
+        one range for the whole batch (DiffDRR's), so every ray is sampled at the same parameters.
+    """
+    source, target = torch.broadcast_tensors(source, target)
+    direction = _direction(source, target)
+    size = torch.tensor(shape, dtype=source.dtype, device=source.device)
+    low = (-0.5 - source) / direction
+    high = (size - 0.5 - source) / direction
+    entry = torch.minimum(low, high).amax(dim=-1).clamp(0, 1)
+    exit_ = torch.maximum(low, high).amin(dim=-1).clamp(0, 1)
+    return torch.stack([entry.min(), exit_.max()])
+
+
+def _sample(density: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Trilinear samples (R, S) of ``density`` (X, Y, Z) at voxel-index points (R, S, 3), zero outside."""
+    size = torch.tensor(density.shape, dtype=points.dtype, device=points.device)
+    # grid_sample wants (x, y, z) = (W, H, D) order and [-1, 1] coordinates (align_corners: -1 = voxel 0).
+    grid = (2 * points / (size - 1).clamp_min(1) - 1).flip(-1).to(density.dtype)
+    samples = torch.nn.functional.grid_sample(
+        density[None, None], grid[None, :, :, None], mode="bilinear", padding_mode="zeros", align_corners=True
+    )
+    return samples[0, 0, :, :, 0]
+
+
+def _nearest_labels(labels: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Label (R, S) of the voxel nearest to each point; 0 outside the grid."""
+    index = torch.round(points).long()
+    size = torch.tensor(labels.shape, device=points.device)
+    inside = ((index >= 0) & (index < size)).all(dim=-1)
+    index = torch.minimum(index.clamp_min(0), size - 1)
+    return labels[index[..., 0], index[..., 1], index[..., 2]] * inside
+
+
+def _march(density, labels, n_channels, source, target, alphas):
+    """Per-ray sums (R, C) of the samples at parameters ``alphas`` (S,), times the step."""
+    points = source[:, None] + alphas[None, :, None] * (target - source)[:, None]
+    samples = _sample(density, points)
+    step = (alphas[-1] - alphas[0]) / (len(alphas) - 1)
+    if labels is None:
+        return samples.sum(dim=-1, keepdim=True) * step.to(samples.dtype)
+    channels = _nearest_labels(labels, points.detach())
+    out = torch.zeros(len(source), n_channels, dtype=samples.dtype, device=samples.device)
+    return out.scatter_add(1, channels, samples) * step.to(samples.dtype)
+
+
+class _ChunkedMarch(torch.autograd.Function):
+    """Runs :func:`_march` chunk by chunk; the backward recomputes each chunk (activation checkpointing)."""
+
+    @staticmethod
+    def forward(ctx, density, source, target, alpha_bounds, labels, n_channels, n_points, memory_budget):
+        alphas = torch.linspace(0, 1, n_points, dtype=alpha_bounds.dtype, device=alpha_bounds.device)
+        alphas = alpha_bounds[0] + alphas * (alpha_bounds[1] - alpha_bounds[0])
+        chunk = rays_per_chunk(_BYTES_PER_SAMPLE * n_points, len(target), memory_budget)
+        channels = 1 if labels is None else n_channels
+        out = torch.empty(len(target), channels, dtype=density.dtype, device=density.device)
+        for rays in ray_chunks(len(target), chunk):
+            out[rays] = _march(density, labels, n_channels, source[rays], target[rays], alphas)
+        ctx.save_for_backward(density, source, target, alpha_bounds, labels)
+        ctx.settings = (n_channels, n_points, chunk)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        density, source, target, alpha_bounds, labels = ctx.saved_tensors
+        n_channels, n_points, chunk = ctx.settings
+        grads = [torch.zeros_like(density), torch.zeros_like(source), torch.zeros_like(target)]
+        grad_bounds = torch.zeros_like(alpha_bounds)
+        for rays in ray_chunks(len(target), chunk):
+            with torch.enable_grad():
+                inputs = [
+                    density.detach().requires_grad_(ctx.needs_input_grad[0]),
+                    source[rays].detach().requires_grad_(),
+                    target[rays].detach().requires_grad_(),
+                    alpha_bounds.detach().requires_grad_(),
+                ]
+                alphas = torch.linspace(0, 1, n_points, dtype=alpha_bounds.dtype, device=alpha_bounds.device)
+                alphas = inputs[3][0] + alphas * (inputs[3][1] - inputs[3][0])
+                out = _march(inputs[0], labels, n_channels, inputs[1], inputs[2], alphas)
+                wanted = [x for x in inputs if x.requires_grad]
+                partial = torch.autograd.grad(out, wanted, grad_out[rays])
+            partial = dict(zip([id(x) for x in wanted], partial))
+            if ctx.needs_input_grad[0]:
+                grads[0] += partial[id(inputs[0])]
+            grads[1][rays] = partial[id(inputs[1])]
+            grads[2][rays] = partial[id(inputs[2])]
+            grad_bounds += partial[id(inputs[3])]
+        return grads[0], grads[1], grads[2], grad_bounds, None, None, None, None
+
+
+def trilinear(
+    density: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    n_points: int = 500,
+    alpha_bounds: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    n_channels: int | None = None,
+    memory_budget: int | None = None,
+) -> torch.Tensor:
+    """Trilinear ray marching through a voxel grid, in units of the ray parameter.
+
+    Args:
+        density: (X, Y, Z) voxel values.
+        source: (R, 3) ray origins in voxel-index coordinates.
+        target: (R, 3) ray ends (pixel centres) in voxel-index coordinates.
+        n_points: samples per ray (at least 2).
+        alpha_bounds: (2,) ``[alpha_min, alpha_max]``; by default :func:`alpha_range` of these rays.
+        labels: optional (X, Y, Z) int64 labels; each sample goes to the channel of its nearest voxel's label.
+        n_channels: output channels when ``labels`` is given (``labels.max() + 1`` by default).
+        memory_budget: bytes of temporaries per chunk of rays (default 256 MiB).
+
+    Returns:
+        (R, C) sums of samples times the parameter step; multiply by the ray length (mm).
+    """
+    if alpha_bounds is None:
+        alpha_bounds = alpha_range(tuple(density.shape), source, target)
+    if labels is not None and n_channels is None:
+        n_channels = int(labels.max()) + 1
+    return _ChunkedMarch.apply(density, source, target, alpha_bounds, labels, n_channels, n_points, memory_budget)
