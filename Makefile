@@ -20,10 +20,15 @@ demo: $(STAMP)
 	$(VENV)/bin/drreg demo --output outputs/demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check drreg tests benchmarks
 	$(PY) -m pytest -q
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check drreg tests benchmarks
+	$(VENV)/bin/ruff format --check drreg tests benchmarks
 
 bench: $(STAMP)
 	$(PY) benchmarks/render.py

@@ -41,8 +41,11 @@ def _child(args: argparse.Namespace) -> None:
                 image.mean().backward()
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"median_s": statistics.median(times), "peak_rss_mib": peak / 1024,
-                      "before_render_mib": baseline / 1024}))
+    print(
+        json.dumps(
+            {"median_s": statistics.median(times), "peak_rss_mib": peak / 1024, "before_render_mib": baseline / 1024}
+        )
+    )
 
 
 def main() -> None:
@@ -59,17 +62,36 @@ def main() -> None:
     if args.child:
         _child(args)
         return
-    print(f"| renderer | DRR | volume | pass | median time (s) | peak RSS (MiB) |")
+    print("| renderer | DRR | volume | pass | median time (s) | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
     for backward in (False, True):
-        command = [sys.executable, __file__, "--child", "--height", str(args.height), "--volume", *map(str, args.volume),
-                   "--renderer", args.renderer, "--n-points", str(args.n_points), "--threads", str(args.threads),
-                   "--repeats", str(args.repeats)] + (["--backward"] if backward else [])
-        result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--height",
+            str(args.height),
+            "--volume",
+            *map(str, args.volume),
+            "--renderer",
+            args.renderer,
+            "--n-points",
+            str(args.n_points),
+            "--threads",
+            str(args.threads),
+            "--repeats",
+            str(args.repeats),
+        ] + (["--backward"] if backward else [])
+        result = json.loads(
+            subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        )
         volume = "x".join(map(str, args.volume))
         kind = "forward+backward" if backward else "forward"
-        print(f"| {args.renderer} | {args.height}x{args.height} | {volume} | {kind} | {result['median_s']:.2f} | "
-              f"{result['peak_rss_mib']:.0f} |", flush=True)
+        print(
+            f"| {args.renderer} | {args.height}x{args.height} | {volume} | {kind} | {result['median_s']:.2f} | "
+            f"{result['peak_rss_mib']:.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -8,4 +8,14 @@ from drreg.volume import load_example_ct, read
 
 __version__ = "0.1.0"
 
-__all__ = ["DRR", "Detector", "RigidTransform", "convert", "read", "load_example_ct", "plot_drr", "plot_mask", "__version__"]
+__all__ = [
+    "DRR",
+    "Detector",
+    "RigidTransform",
+    "convert",
+    "read",
+    "load_example_ct",
+    "plot_drr",
+    "plot_mask",
+    "__version__",
+]

@@ -32,8 +32,10 @@ def demo(output: str | Path = "outputs/demo", height: int = 200, delx: float = 2
     output.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     subject = load_example_ct()
-    print(f"example CT: {tuple(subject.volume.shape[1:])} voxels, spacing {subject.volume.spacing} mm "
-          f"({time.perf_counter() - start:.1f} s)")
+    print(
+        f"example CT: {tuple(subject.volume.shape[1:])} voxels, spacing {subject.volume.spacing} mm "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
     drr = DRR(subject, sdd=1020.0, height=height, delx=delx)
     rot = torch.tensor([[0.0, 0.0, 0.0], [torch.pi / 2, 0.0, 0.0]])
     xyz = torch.tensor([[0.0, 850.0, 0.0], [0.0, 850.0, 0.0]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torchio
 
-from drreg._checks import check_choice, check_finite, check_shape, check_tensor
+from drreg._checks import check_choice, check_finite, check_tensor
 from drreg.geometry.detector import Detector
 from drreg.geometry.pose import RigidTransform, convert
 from drreg.render import BACKENDS, RENDERERS, render
@@ -71,7 +71,8 @@ class DRR(torch.nn.Module):
         super().__init__()
         if not isinstance(subject, torchio.Subject) or "density" not in subject:
             raise TypeError(
-                f"subject must be a torchio.Subject with a 'density' image (use drreg.read), got {type(subject).__name__}"
+                "subject must be a torchio.Subject with a 'density' image (use drreg.read), "
+                f"got {type(subject).__name__}"
             )
         check_choice(renderer, RENDERERS, "renderer")
         check_choice(backend, BACKENDS, "backend")
@@ -91,7 +92,14 @@ class DRR(torch.nn.Module):
         self.last_indices: torch.Tensor | None = None
         reorient = subject.get("reorient")
         self.detector = Detector(
-            sdd, height, delx, width, dely, x0, y0, reverse_x_axis,
+            sdd,
+            height,
+            delx,
+            width,
+            dely,
+            x0,
+            y0,
+            reverse_x_axis,
             reorient=None if reorient is None else torch.as_tensor(reorient),
         )
         density = subject.density.data
@@ -130,8 +138,10 @@ class DRR(torch.nn.Module):
         detector = self.detector
         height, width = max(1, round(detector.height * scale)), max(1, round(detector.width * scale))
         detector.set_intrinsics_(
-            delx=detector.delx * detector.width / width, dely=detector.dely * detector.height / height,
-            height=height, width=width,
+            delx=detector.delx * detector.width / width,
+            dely=detector.dely * detector.height / height,
+            height=height,
+            width=width,
         )
 
     def perspective_projection(self, pose: RigidTransform, points: torch.Tensor) -> torch.Tensor:
@@ -205,10 +215,16 @@ class DRR(torch.nn.Module):
         image = torch.cat(
             [
                 render(
-                    self.density, source, chunk, self.world_to_voxel, self.renderer,
+                    self.density,
+                    source,
+                    chunk,
+                    self.world_to_voxel,
+                    self.renderer,
                     labels=self.mask if mask_to_channels else None,
                     n_channels=self.n_channels if mask_to_channels else None,
-                    n_points=n_points, alpha_bounds=kwargs.get("alpha_bounds"), backend=self.backend,
+                    n_points=n_points,
+                    alpha_bounds=kwargs.get("alpha_bounds"),
+                    backend=self.backend,
                     memory_budget=self.memory_budget,
                 )
                 for chunk in torch.chunk(target, n_chunks, dim=1)
@@ -237,7 +253,9 @@ class DRR(torch.nn.Module):
                     "drr(rot, xyz, parameterization='euler_angles', convention='ZXY')"
                 )
             # Poses are built in float64 (gradients still flow to float32 parameters): see Detector.forward.
-            args = tuple(a.to(torch.float64) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+            args = tuple(
+                a.to(torch.float64) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args
+            )
             pose = convert(*args, parameterization=parameterization, convention=convention, degrees=degrees)
         else:
             raise TypeError(
@@ -267,7 +285,9 @@ class DRR(torch.nn.Module):
             raise ValueError("indices is empty: render at least one pixel")
         n_pixels = self.detector.n_pixels
         if int(indices.min()) < 0 or int(indices.max()) >= n_pixels:
-            raise ValueError(f"indices must lie in [0, {n_pixels}) for a {self.detector.height}x{self.detector.width} detector")
+            raise ValueError(
+                f"indices must lie in [0, {n_pixels}) for a {self.detector.height}x{self.detector.width} detector"
+            )
         if indices.device != self.device:
             raise ValueError(f"indices is on {indices.device} but the DRR is on {self.device}")
         indices = indices.long()

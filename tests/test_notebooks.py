@@ -20,7 +20,9 @@ def test_notebook_runs(name, tmp_path):
     parameters = [cell for cell in notebook.cells if "parameters" in cell.get("metadata", {}).get("tags", [])]
     assert len(parameters) == 1, f"{name} needs exactly one cell tagged 'parameters'"
     parameters[0].source = SMALL[name]
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute(env={"MPLBACKEND": "Agg"})
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors

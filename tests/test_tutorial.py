@@ -87,8 +87,12 @@ def test_partition_before_rendering(subject):
     labels = subject.structures.query(f"group in {structures}")["id"].tolist()
     bones = load_example_ct(labels=labels)
     drr = DRR(bones, sdd=1020, height=HEIGHT, delx=DELX).to(device)
-    pose = convert(torch.tensor([[0.0, 0.0, 0.0]]), torch.tensor([[0.0, 850.0, 0.0]]),
-                   parameterization="euler_angles", convention="ZXY")
+    pose = convert(
+        torch.tensor([[0.0, 0.0, 0.0]]),
+        torch.tensor([[0.0, 850.0, 0.0]]),
+        parameterization="euler_angles",
+        convention="ZXY",
+    )
     img = drr(pose)
     plot_drr(img, ticks=False)
     full = DRR(subject, sdd=1020, height=HEIGHT, delx=DELX)(pose)
@@ -96,8 +100,12 @@ def test_partition_before_rendering(subject):
 
 
 def test_bone_attenuation_multipliers():
-    pose = convert(torch.tensor([[0.0, 0.0, 0.0]]), torch.tensor([[0.0, 850.0, 0.0]]),
-                   parameterization="euler_angles", convention="ZXY")
+    pose = convert(
+        torch.tensor([[0.0, 0.0, 0.0]]),
+        torch.tensor([[0.0, 850.0, 0.0]]),
+        parameterization="euler_angles",
+        convention="ZXY",
+    )
     imgs = []
     bone_attenuation_multipliers = [0.0, 1.0, 2.5, 5.0]
     for bone_attenuation_multiplier in bone_attenuation_multipliers:
@@ -112,8 +120,12 @@ def test_bone_attenuation_multipliers():
 
 
 def test_sparse_rendering(subject):
-    pose = convert(torch.tensor([[0.0, 0.0, 0.0]]), torch.tensor([[0.0, 850.0, 0.0]]),
-                   parameterization="euler_angles", convention="ZXY")
+    pose = convert(
+        torch.tensor([[0.0, 0.0, 0.0]]),
+        torch.tensor([[0.0, 850.0, 0.0]]),
+        parameterization="euler_angles",
+        convention="ZXY",
+    )
     drr = DRR(subject, sdd=1020.0, height=HEIGHT, delx=DELX, p_subsample=0.1, reshape=True).to(device)
     img = drr(pose)
     plot_drr(img, ticks=False)
@@ -122,8 +134,12 @@ def test_sparse_rendering(subject):
 
 
 def test_trilinear_backend(subject):
-    pose = convert(torch.tensor([[0.0, 0.0, 0.0]]), torch.tensor([[0.0, 850.0, 0.0]]),
-                   parameterization="euler_angles", convention="ZXY")
+    pose = convert(
+        torch.tensor([[0.0, 0.0, 0.0]]),
+        torch.tensor([[0.0, 850.0, 0.0]]),
+        parameterization="euler_angles",
+        convention="ZXY",
+    )
     drr = DRR(subject, sdd=1020.0, height=HEIGHT, delx=DELX, renderer="trilinear").to(device)
     imgs = []
     n_points = [10, 25, 50]  # the tutorial uses [100, 250, 500, 1000]

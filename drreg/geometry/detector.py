@@ -18,7 +18,13 @@ __all__ = ["Detector", "intrinsic_matrix"]
 
 
 def intrinsic_matrix(
-    sdd: float, delx: float, dely: float, height: int, width: int, x0: float = 0.0, y0: float = 0.0,
+    sdd: float,
+    delx: float,
+    dely: float,
+    height: int,
+    width: int,
+    x0: float = 0.0,
+    y0: float = 0.0,
     reverse_x_axis: bool = True,
 ) -> torch.Tensor:
     """Pinhole intrinsics (3, 3) mapping camera points (mm) to continuous pixel coordinates (column, row).
@@ -79,8 +85,13 @@ class Detector(torch.nn.Module):
         self.reverse_x_axis = bool(reverse_x_axis)
         self.height, self.width = 0, 0
         self.set_intrinsics_(
-            sdd=sdd, height=height, width=height if width is None else width, delx=delx,
-            dely=delx if dely is None else dely, x0=x0, y0=y0,
+            sdd=sdd,
+            height=height,
+            width=height if width is None else width,
+            delx=delx,
+            dely=delx if dely is None else dely,
+            x0=x0,
+            y0=y0,
         )
         reorient = torch.eye(4, dtype=torch.float64) if reorient is None else torch.as_tensor(reorient)
         check_shape(reorient, "4 4", "reorient")

@@ -171,7 +171,9 @@ class _Siddon(torch.autograd.Function):
         need_density = ctx.needs_input_grad[0]
         need_rays = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         grad_out = grad_out.to(density.dtype)
-        grad_density = torch.zeros(density.numel(), dtype=density.dtype, device=density.device) if need_density else None
+        grad_density = (
+            torch.zeros(density.numel(), dtype=density.dtype, device=density.device) if need_density else None
+        )
         grad_source = torch.zeros_like(source) if need_rays else None
         grad_target = torch.zeros_like(target) if need_rays else None
         for rays in ray_chunks(len(target), ctx.chunk):
