@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import torch
 
+from drreg.render.kernels import fused_unavailable_reason, siddon_fused, trilinear_fused
 from drreg.render.siddon import siddon
 from drreg.render.trilinear import alpha_range, trilinear
 
-__all__ = ["RENDERERS", "BACKENDS", "render", "siddon", "trilinear", "alpha_range"]
+__all__ = ["RENDERERS", "BACKENDS", "render", "resolve_backend", "siddon", "trilinear", "alpha_range"]
 
 RENDERERS = ("siddon", "trilinear")
-BACKENDS = ("auto", "torch")
+BACKENDS = ("auto", "torch", "fused")
+
+
+def resolve_backend(backend: str, density: torch.Tensor) -> str:
+    """The backend that renders ``density``: ``"auto"`` takes ``"fused"`` where it can run, else ``"torch"``.
+
+    Raises:
+        ValueError: unknown backend, or ``"fused"`` asked for where it cannot run (the reason is given).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)} (backend='torch' is the pure-torch "
+            "reference and runs everywhere)"
+        )
+    if backend == "torch":
+        return "torch"
+    reason = fused_unavailable_reason(density)
+    if reason is None:
+        return "fused"
+    if backend == "fused":
+        raise ValueError(f"backend='fused' cannot render here: {reason}; use backend='torch' or backend='auto'")
+    return "torch"
 
 
 def render(
@@ -38,7 +60,8 @@ def render(
         n_channels: number of channels with ``labels`` (``labels.max() + 1`` by default).
         n_points: samples per ray for ``"trilinear"``.
         alpha_bounds: (2,) sampling range for ``"trilinear"``; by default the batch's entry/exit range.
-        backend: ``"auto"`` or ``"torch"`` (the reference implementations).
+        backend: ``"torch"`` (pure-torch references), ``"fused"`` (compiled kernels: numba on CPU, Triton on
+            CUDA) or ``"auto"`` (fused where it can run, see :func:`drreg.render.kernels.fused_unavailable_reason`).
         memory_budget: bytes of temporaries per chunk of rays (default 256 MiB).
 
     Returns:
@@ -46,11 +69,7 @@ def render(
     """
     if renderer not in RENDERERS:
         raise ValueError(f"unknown renderer {renderer!r}; expected one of: {', '.join(RENDERERS)}")
-    if backend not in BACKENDS:
-        raise ValueError(
-            f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)} (use backend='torch' for the "
-            "reference renderers)"
-        )
+    backend = resolve_backend(backend, density)
     batch, n_pixels = target.shape[:2]
     length = (target - source).norm(dim=-1)
     world_to_voxel = world_to_voxel.to(target.dtype)
@@ -58,9 +77,16 @@ def render(
     target = target @ world_to_voxel[:3, :3].mT + world_to_voxel[:3, 3]
     source = source.expand_as(target).reshape(-1, 3)
     target = target.reshape(-1, 3)
-    if renderer == "siddon":
+    if renderer == "trilinear" and alpha_bounds is None:
+        alpha_bounds = alpha_range(tuple(density.shape), source, target)
+    if backend == "fused" and renderer == "siddon":
+        out = siddon_fused(density, source, target, labels, n_channels)
+    elif backend == "fused":
+        out = trilinear_fused(density, source, target, n_points, alpha_bounds, labels, n_channels)
+    elif renderer == "siddon":
         out = siddon(density, source, target, labels, n_channels, memory_budget)
     else:
         out = trilinear(density, source, target, n_points, alpha_bounds, labels, n_channels, memory_budget)
+    out = out.to(density.dtype) if density.dtype in (torch.float32, torch.float64) else out
     out = out.reshape(batch, n_pixels, -1).transpose(1, 2)
     return out * length[:, None].to(out.dtype)

@@ -1,0 +1,239 @@
+"""Fused renderers: one ``torch.library`` custom op per method, compiled CPU (numba) and CUDA (Triton) kernels.
+
+The ops have the semantics of the pure-torch references in :mod:`drreg.render.siddon` and
+:mod:`drreg.render.trilinear` (those are the specification; tests hold the kernels to them, values and
+gradients). Each op computes, for flat rays in voxel-index coordinates, the per-ray sums (R, C) *before*
+the multiplication by the ray length, exactly like the reference functions.
+
+Kernel modules, imported lazily so that numba/triton are only needed when used:
+
+- ``_numba.py`` (CPU tensors) and ``_triton.py`` (CUDA tensors) each provide::
+
+    siddon_forward(density, source, target, labels, n_channels) -> (R, C)
+    siddon_backward(grad_out, density, source, target, labels, n_channels, need_density, need_rays)
+        -> (grad_density (X, Y, Z) | empty, grad_source (R, 3) | empty, grad_target (R, 3) | empty)
+    trilinear_forward(density, source, target, alpha_bounds, labels, n_channels, n_points) -> (R, C)
+    trilinear_backward(grad_out, density, source, target, alpha_bounds, labels, n_channels, n_points,
+                       need_density, need_rays)
+        -> (grad_density | empty, grad_source | empty, grad_target | empty, grad_alpha_bounds (2,) | empty)
+
+  ``labels`` is an (X, Y, Z) int64 tensor or an empty tensor (no channels; then C = 1).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import torch
+
+__all__ = ["fused_supported", "fused_unavailable_reason", "siddon_fused", "trilinear_fused"]
+
+_MODULES = {"cpu": ("numba", "drreg.render.kernels._numba"), "cuda": ("triton", "drreg.render.kernels._triton")}
+_DENSITY_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def fused_unavailable_reason(density: torch.Tensor) -> str | None:
+    """Why the fused path cannot render this volume here, or ``None`` if it can.
+
+    Hard limits: CPU or CUDA tensors; density stored as float32, float16 or bfloat16 (accumulation is float32);
+    numba (CPU) or triton (CUDA) importable.
+    """
+    if density.device.type not in _MODULES:
+        return f"no fused kernel for device {density.device.type!r} (cpu and cuda have one)"
+    if density.dtype not in _DENSITY_DTYPES:
+        return f"fused kernels store density as float32/float16/bfloat16, got {density.dtype}"
+    package, module = _MODULES[density.device.type]
+    if importlib.util.find_spec(package) is None:
+        return f"{package} is not installed (pip install 'drreg[fused]')"
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not available"
+    return None
+
+
+def fused_supported(density: torch.Tensor) -> bool:
+    """True when :func:`fused_unavailable_reason` has nothing against rendering ``density`` fused."""
+    return fused_unavailable_reason(density) is None
+
+
+def _kernels(device: torch.device):
+    return importlib.import_module(_MODULES[device.type][1])
+
+
+def _no_labels(labels: torch.Tensor | None, density: torch.Tensor) -> torch.Tensor:
+    return torch.empty(0, dtype=torch.long, device=density.device) if labels is None else labels
+
+
+# -- Siddon ----------------------------------------------------------------------------------------------
+
+
+@torch.library.custom_op("drreg::siddon", mutates_args=())
+def _siddon_op(
+    density: torch.Tensor, source: torch.Tensor, target: torch.Tensor, labels: torch.Tensor, n_channels: int
+) -> torch.Tensor:
+    return _kernels(density.device).siddon_forward(density, source, target, labels, n_channels)
+
+
+@_siddon_op.register_fake
+def _(density, source, target, labels, n_channels):
+    return density.new_empty(target.shape[0], n_channels, dtype=torch.float32)
+
+
+@torch.library.custom_op("drreg::siddon_backward", mutates_args=())
+def _siddon_backward_op(
+    grad_out: torch.Tensor,
+    density: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    labels: torch.Tensor,
+    n_channels: int,
+    need_density: bool,
+    need_rays: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _kernels(density.device).siddon_backward(
+        grad_out, density, source, target, labels, n_channels, need_density, need_rays
+    )
+
+
+@_siddon_backward_op.register_fake
+def _(grad_out, density, source, target, labels, n_channels, need_density, need_rays):
+    empty = density.new_empty(0)
+    return (
+        density.new_empty(density.shape, dtype=torch.float32) if need_density else empty,
+        source.new_empty(source.shape) if need_rays else source.new_empty(0),
+        target.new_empty(target.shape) if need_rays else target.new_empty(0),
+    )
+
+
+def _siddon_setup(ctx, inputs, output):
+    density, source, target, labels, n_channels = inputs
+    ctx.save_for_backward(density, source, target, labels)
+    ctx.n_channels = n_channels
+
+
+def _siddon_autograd(ctx, grad_out):
+    density, source, target, labels = ctx.saved_tensors
+    need_density = ctx.needs_input_grad[0]
+    need_rays = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+    grad_density, grad_source, grad_target = _siddon_backward_op(
+        grad_out.contiguous(), density, source, target, labels, ctx.n_channels, need_density, need_rays
+    )
+    return (
+        grad_density.to(density.dtype) if need_density else None,
+        grad_source if need_rays else None,
+        grad_target if need_rays else None,
+        None,
+        None,
+    )
+
+
+_siddon_op.register_autograd(_siddon_autograd, setup_context=_siddon_setup)
+
+
+def siddon_fused(
+    density: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    n_channels: int | None = None,
+) -> torch.Tensor:
+    """Fused :func:`drreg.render.siddon.siddon` (same arguments and result, float32 output)."""
+    n_channels = 1 if labels is None else (int(labels.max()) + 1 if n_channels is None else n_channels)
+    return _siddon_op(density, source.contiguous(), target.contiguous(), _no_labels(labels, density), n_channels)
+
+
+# -- trilinear -------------------------------------------------------------------------------------------
+
+
+@torch.library.custom_op("drreg::trilinear", mutates_args=())
+def _trilinear_op(
+    density: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    alpha_bounds: torch.Tensor,
+    labels: torch.Tensor,
+    n_channels: int,
+    n_points: int,
+) -> torch.Tensor:
+    return _kernels(density.device).trilinear_forward(
+        density, source, target, alpha_bounds, labels, n_channels, n_points
+    )
+
+
+@_trilinear_op.register_fake
+def _(density, source, target, alpha_bounds, labels, n_channels, n_points):
+    return density.new_empty(target.shape[0], n_channels, dtype=torch.float32)
+
+
+@torch.library.custom_op("drreg::trilinear_backward", mutates_args=())
+def _trilinear_backward_op(
+    grad_out: torch.Tensor,
+    density: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    alpha_bounds: torch.Tensor,
+    labels: torch.Tensor,
+    n_channels: int,
+    n_points: int,
+    need_density: bool,
+    need_rays: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _kernels(density.device).trilinear_backward(
+        grad_out, density, source, target, alpha_bounds, labels, n_channels, n_points, need_density, need_rays
+    )
+
+
+@_trilinear_backward_op.register_fake
+def _(grad_out, density, source, target, alpha_bounds, labels, n_channels, n_points, need_density, need_rays):
+    return (
+        density.new_empty(density.shape, dtype=torch.float32) if need_density else density.new_empty(0),
+        source.new_empty(source.shape) if need_rays else source.new_empty(0),
+        target.new_empty(target.shape) if need_rays else target.new_empty(0),
+        alpha_bounds.new_empty(2) if need_rays else alpha_bounds.new_empty(0),
+    )
+
+
+def _trilinear_setup(ctx, inputs, output):
+    density, source, target, alpha_bounds, labels, n_channels, n_points = inputs
+    ctx.save_for_backward(density, source, target, alpha_bounds, labels)
+    ctx.settings = (n_channels, n_points)
+
+
+def _trilinear_autograd(ctx, grad_out):
+    density, source, target, alpha_bounds, labels = ctx.saved_tensors
+    n_channels, n_points = ctx.settings
+    need_density = ctx.needs_input_grad[0]
+    need_rays = any(ctx.needs_input_grad[1:4])
+    grads = _trilinear_backward_op(
+        grad_out.contiguous(), density, source, target, alpha_bounds, labels, n_channels, n_points,
+        need_density, need_rays,
+    )
+    return (
+        grads[0].to(density.dtype) if need_density else None,
+        grads[1] if need_rays else None,
+        grads[2] if need_rays else None,
+        grads[3] if need_rays else None,
+        None,
+        None,
+        None,
+    )
+
+
+_trilinear_op.register_autograd(_trilinear_autograd, setup_context=_trilinear_setup)
+
+
+def trilinear_fused(
+    density: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    n_points: int,
+    alpha_bounds: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    n_channels: int | None = None,
+) -> torch.Tensor:
+    """Fused :func:`drreg.render.trilinear.trilinear` (same arguments and result, float32 output)."""
+    n_channels = 1 if labels is None else (int(labels.max()) + 1 if n_channels is None else n_channels)
+    return _trilinear_op(
+        density, source.contiguous(), target.contiguous(), alpha_bounds, _no_labels(labels, density), n_channels,
+        n_points,
+    )
