@@ -189,7 +189,10 @@ def _check_affine(affine: np.ndarray | torch.Tensor | None) -> np.ndarray:
     """Return a float64 (4, 4) affine (identity when ``None``); raise on a bad shape, NaN or singular matrix."""
     if affine is None:
         return np.eye(4)
-    matrix = torch.as_tensor(np.array(affine, dtype=np.float64))
+    if isinstance(affine, torch.Tensor):
+        matrix = affine.detach().to(device="cpu", dtype=torch.float64).clone()
+    else:
+        matrix = torch.as_tensor(np.array(affine, dtype=np.float64))
     check_shape(matrix, "4 4", "affine")
     check_finite(matrix, "affine")
     if not torch.equal(matrix[3], torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64)):
