@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all lint bench clean
+.PHONY: venv demo test test-all lint bench bench-deps clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check drreg tests benchmarks
 	$(VENV)/bin/ruff format --check drreg tests benchmarks
+
+# Peers for the benchmarks only (drreg never imports them).
+bench-deps: $(STAMP)
+	$(PIP) install -c constraints.txt --no-deps diffdrr==0.6.1 fastcore nanodrr==0.1.7
 
 bench: $(STAMP)
 	$(PY) benchmarks/render.py
