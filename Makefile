@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
+# Registers a synthetic X-ray of the embedded phantom (start ~10 deg / 20 mm off) and renders the example CT.
 demo: $(STAMP)
-	$(VENV)/bin/drreg demo --output outputs/demo
+	$(VENV)/bin/drreg register --config recipes/register.yaml
+	$(VENV)/bin/drreg render --output outputs/render
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check drreg tests benchmarks
