@@ -89,6 +89,7 @@ class OverlayLogger(Callback):
 
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.png_path = None
         if not callable(getattr(pl_module, "overlay_images", None)):
             raise TypeError(
                 f"OverlayLogger needs a module with overlay_images() (drreg's RegistrationModule or "
@@ -152,6 +153,8 @@ class OverlayLogger(Callback):
         self._log(trainer, panels)
 
     def _final(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.png_path is None:  # setup did not finish (e.g. the module has no overlay_images)
+            return
         try:
             panels = self._panels(pl_module)
         except RuntimeError:  # nothing rendered yet (e.g. stopped before the first step)

@@ -49,6 +49,7 @@ from drreg.targets import XRayTarget, check_target_size, read_xray, synthetic_ta
 
 __all__ = [
     "OPTIMIZABLE_PARAMETERIZATIONS",
+    "SUCCESS_MTRE_MM",
     "SPARSE_LOSSES",
     "PATCH_LOSSES",
     "pose_vectors_to_transform",
@@ -75,6 +76,9 @@ PATCH_LOSSES: tuple[str, ...] = ("patch_ncc",)
 """Losses that compare square patches: used with randomly placed patches (``patch_size``)."""
 
 _LOSSES: tuple[str, ...] = ("ncc", "mse", "patch_ncc", "multiscale_ncc", "gradient_ncc")
+SUCCESS_MTRE_MM = 1.0
+"""A registration succeeds when the 3D mTRE of its best start is below this (mm)."""
+
 _FLOAT = torch.float64  # pose parameters and geometry: float64, the volume stays float32
 
 
@@ -888,7 +892,9 @@ class RegistrationModule(LightningModule):
 
         Returns:
             A dict with ``status`` (``"running"``, ``"finished"``, ``"interrupted"``), ``step``, ``stage``,
-            ``elapsed_s``, the parameterization, and ``targets``: one entry per target with ``best_start``,
+            ``elapsed_s``, the parameterization, ``metrics`` (when the true poses are known: the means over targets
+            of the best starts' errors and ``success_rate_1mm``, the fraction with mTRE < ``SUCCESS_MTRE_MM``), and
+            ``targets``: one entry per target with ``best_start``,
             ``loss`` (smoothed), ``rotation``/``translation`` (parameters), ``matrix`` (4x4, camera to world, mm),
             ``pose_vector`` (Euler degrees in ``pose_convention`` + mm), ``errors`` (when the true pose is
             known: ``rotation_error_deg``, ``translation_error_mm``, ``mtre_mm``) and ``starts`` (the same for
@@ -934,6 +940,14 @@ class RegistrationModule(LightningModule):
             status = "interrupted"
         elif self._finished:
             status = "finished"
+        metrics = {}
+        if errors is not None:
+            chosen = [entry["errors"] for entry in targets]
+            for name in ("rotation_error_deg", "translation_error_mm", "mtre_mm"):
+                metrics[f"mean_{name}"] = sum(entry[name] for entry in chosen) / len(chosen)
+            metrics[f"success_rate_{SUCCESS_MTRE_MM:g}mm"] = sum(e["mtre_mm"] < SUCCESS_MTRE_MM for e in chosen) / len(
+                chosen
+            )
         return {
             "status": status,
             "step": 0 if trainer is None else int(trainer.global_step),
@@ -943,6 +957,7 @@ class RegistrationModule(LightningModule):
             "parameterization": hp.parameterization,
             "convention": hp.convention,
             "pose_convention": hp.pose_convention,
+            "metrics": metrics,
             "targets": targets,
         }
 
