@@ -39,7 +39,10 @@ def _direction(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     direction = target - source + DIRECTION_EPS
     # Clamp before dividing: a zero component would give inf/nan parameters.
     tiny = torch.finfo(direction.dtype).tiny ** 0.5
-    return torch.where(direction.abs() < tiny, torch.where(direction < 0, -tiny, tiny), direction)
+    # The clamp value is made in the direction's dtype: as a Python float torch.where would make it float32, where
+    # float64's sqrt(tiny) = 1.5e-154 underflows to 0 (and a zero component would stay zero).
+    clamp = torch.full_like(direction, tiny)
+    return torch.where(direction.abs() < tiny, torch.where(direction < 0, -clamp, clamp), direction)
 
 
 def _crossings(
@@ -105,9 +108,13 @@ def _segment_values(
     return values, channels
 
 
-def _segment_lengths(alphas: torch.Tensor) -> torch.Tensor:
-    """Lengths (R, P - 1) of the segments between consecutive crossings, in ray-parameter units."""
-    return alphas[:, 1:] - alphas[:, :-1]
+def _segment_lengths(alphas: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """Lengths (R, P - 1) of the segments between consecutive crossings, in ray-parameter units; 0 outside the grid.
+
+    Zeroed in float64 before any cast: a segment outside the grid can be ~1e153 long (a line almost parallel to a
+    plane), which would overflow to inf in float32 and make inf * 0 = nan.
+    """
+    return (alphas[:, 1:] - alphas[:, :-1]) * inside
 
 
 def _chunk_forward(density, labels, n_channels, source, target):
@@ -117,7 +124,7 @@ def _chunk_forward(density, labels, n_channels, source, target):
         return torch.zeros(len(source), channels, dtype=density.dtype, device=density.device)
     alphas, _, voxels, inside, _ = crossings
     values, channels = _segment_values(density, labels, voxels, inside)
-    contributions = values * _segment_lengths(alphas).to(density.dtype)
+    contributions = values * _segment_lengths(alphas, inside).to(density.dtype)
     if channels is None:
         return contributions.sum(dim=-1, keepdim=True)
     out = torch.zeros(len(source), n_channels, dtype=density.dtype, device=density.device)
@@ -134,8 +141,8 @@ def _chunk_backward(density, labels, grad_out, source, target, grad_density, nee
     # Per-segment upstream gradient: the gradient of the channel the segment's voxel feeds.
     weight = grad_out if channels is None else grad_out.gather(1, channels)
     if grad_density is not None:
-        lengths = _segment_lengths(alphas).to(density.dtype)
-        grad_density.index_put_((voxels.reshape(-1),), (weight * lengths * inside).reshape(-1), accumulate=True)
+        lengths = _segment_lengths(alphas, inside).to(density.dtype)
+        grad_density.index_put_((voxels.reshape(-1),), (weight * lengths).reshape(-1), accumulate=True)
     if not need_rays:
         return None, None
     # d(value)/d(alpha_j) = rho_{j-1} - rho_j: the jump in (weighted) density across crossing j.
