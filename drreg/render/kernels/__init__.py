@@ -205,8 +205,16 @@ def _trilinear_autograd(ctx, grad_out):
     need_density = ctx.needs_input_grad[0]
     need_rays = any(ctx.needs_input_grad[1:4])
     grads = _trilinear_backward_op(
-        grad_out.contiguous(), density, source, target, alpha_bounds, labels, n_channels, n_points,
-        need_density, need_rays,
+        grad_out.contiguous(),
+        density,
+        source,
+        target,
+        alpha_bounds,
+        labels,
+        n_channels,
+        n_points,
+        need_density,
+        need_rays,
     )
     return (
         grads[0].to(density.dtype) if need_density else None,
@@ -234,6 +242,11 @@ def trilinear_fused(
     """Fused :func:`drreg.render.trilinear.trilinear` (same arguments and result, float32 output)."""
     n_channels = 1 if labels is None else (int(labels.max()) + 1 if n_channels is None else n_channels)
     return _trilinear_op(
-        density, source.contiguous(), target.contiguous(), alpha_bounds, _no_labels(labels, density), n_channels,
+        density,
+        source.contiguous(),
+        target.contiguous(),
+        alpha_bounds,
+        _no_labels(labels, density),
+        n_channels,
         n_points,
     )

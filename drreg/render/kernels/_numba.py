@@ -408,7 +408,18 @@ def _trilinear_forward_kernel(density, shape, labels, has_labels, source, target
 
 @njit(parallel=True, **_JIT)
 def _trilinear_rays_kernel(
-    density, shape, labels, has_labels, grad_out, source, target, alphas, unit, step, grad_source, grad_target,
+    density,
+    shape,
+    labels,
+    has_labels,
+    grad_out,
+    source,
+    target,
+    alphas,
+    unit,
+    step,
+    grad_source,
+    grad_target,
     grad_bounds,
 ):
     """Pose gradients through the sample points p = s + alpha (t - s + eps), and per-ray d/d alpha_bounds."""
@@ -592,8 +603,15 @@ def siddon_backward(
         gs, gt = np.zeros_like(source_array), np.zeros_like(target_array)
         with numba.parallel_chunksize(_RAY_CHUNK):
             _siddon_rays_kernel(
-                _volume(density), _shape(density), label_array, has_labels, weights, source_array, target_array,
-                gs, gt,
+                _volume(density),
+                _shape(density),
+                label_array,
+                has_labels,
+                weights,
+                source_array,
+                target_array,
+                gs,
+                gt,
             )
         grad_source, grad_target = torch.from_numpy(gs).to(source.dtype), torch.from_numpy(gt).to(target.dtype)
     if need_density:
@@ -622,7 +640,14 @@ def trilinear_forward(
     out = np.zeros((target.shape[0], n_channels if has_labels else 1), dtype=np.float64)
     with numba.parallel_chunksize(_RAY_CHUNK):
         _trilinear_forward_kernel(
-            _volume(density), _shape(density), label_array, has_labels, _rays(source), _rays(target), alphas, step,
+            _volume(density),
+            _shape(density),
+            label_array,
+            has_labels,
+            _rays(source),
+            _rays(target),
+            alphas,
+            step,
             out,
         )
     return torch.from_numpy(out).to(torch.float32)
@@ -653,8 +678,19 @@ def trilinear_backward(
         per_ray = np.zeros((len(source_array), 2), dtype=np.float64)
         with numba.parallel_chunksize(_RAY_CHUNK):
             _trilinear_rays_kernel(
-                _volume(density), _shape(density), label_array, has_labels, weights, source_array, target_array,
-                alphas, unit, step, gs, gt, per_ray,
+                _volume(density),
+                _shape(density),
+                label_array,
+                has_labels,
+                weights,
+                source_array,
+                target_array,
+                alphas,
+                unit,
+                step,
+                gs,
+                gt,
+                per_ray,
             )
         grad_source, grad_target = torch.from_numpy(gs).to(source.dtype), torch.from_numpy(gt).to(target.dtype)
         # A reduction over rays in a fixed order: the bounds' gradient is reproducible bit for bit.
@@ -663,7 +699,15 @@ def trilinear_backward(
         flat = np.zeros(density.numel(), dtype=np.float32)
         with numba.parallel_chunksize(1):
             _trilinear_density_kernel(
-                _shape(density), label_array, has_labels, weights, source_array, target_array, alphas, step, flat,
+                _shape(density),
+                label_array,
+                has_labels,
+                weights,
+                source_array,
+                target_array,
+                alphas,
+                step,
+                flat,
                 _SLAB_WIDTH,
             )
         grad_density = torch.from_numpy(flat).reshape(density.shape)
