@@ -8,10 +8,16 @@ NIfTI so every renderer reads the same file.
     python benchmarks/render.py                                   # CPU default: 200^2 Siddon, fwd and fwd+bwd
     python benchmarks/render.py --sizes 200 512 --renderers siddon trilinear250 trilinear500 --batches 1 8
 
+Each cell of the table (one configuration, one implementation) runs in a fresh child process (this script
+re-invoked with a hidden ``--cell``), so that no implementation inherits what an earlier one left in the
+allocator or the resident set. The child builds the renderer, runs it once (warm-up: JIT compilation, caches),
+takes its baseline there, and reports its times and peak memory to the parent as one JSON line on stdout.
+
 Times are per DRR (a batch's time divided by its size): median, min and max over ``--repeats`` runs after
-one warm-up. Peak memory is the extra resident memory (CPU, sampled every 2 ms) or the extra allocated CUDA
-memory during the timed runs. The floor is the time to read the volume once (plus write the images) at
-the device's measured copy bandwidth; ``x floor`` is the measured time over that floor.
+one warm-up. Peak memory is the extra resident memory over that baseline (CPU, sampled every 2 ms) or the
+extra allocated CUDA memory (``max_memory_allocated``) during the timed runs. The floor is the time to read
+the volume once (plus write the images) at the device's measured copy bandwidth; ``x floor`` is the measured
+time over that floor.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import argparse
 import contextlib
 import gc
 import itertools
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +41,8 @@ RENDERERS = {"siddon": ("siddon", None), "trilinear250": ("trilinear", 250), "tr
 IMPLEMENTATIONS = ("drreg-torch", "drreg-fused", "diffdrr", "nanodrr")
 ROTATION = (0.1, -0.05, 0.02)  # radians, Euler ZXY
 TRANSLATION = (0.0, 850.0, 0.0)  # mm
+# Prefix of the child's result line on stdout (anything else a library prints there is ignored).
+_RESULT = "drreg-benchmark-cell: "
 
 
 class Skip(Exception):
@@ -190,6 +200,43 @@ def measure(run, device, repeats: int, time_limit: float) -> tuple[list[float], 
     return times, memory.peak
 
 
+def _set_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+    with contextlib.suppress(ImportError):
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def run_cell(cell: dict) -> dict:
+    """One table cell, in this (fresh) process: build, warm up, time. Returns ``times`` and ``peak`` (bytes),
+    or ``skipped`` / ``failed`` with the reason."""
+    device = torch.device(cell["device"])
+    _set_threads(cell["threads"])
+    renderer, n_points = RENDERERS[cell["renderer"]]
+    backward = cell["pass"] == "backward"
+    try:
+        run = build(cell["impl"], Path(cell["path"]), cell["size"], renderer, n_points, cell["batch"], device, backward)
+        times, peak = measure(run, device, cell["repeats"], cell["time_limit"])
+    except Skip as reason:
+        return {"skipped": str(reason)}
+    except (RuntimeError, MemoryError) as error:  # e.g. out of memory
+        return {"failed": f"{type(error).__name__}: {str(error)[:60]}"}
+    return {"times": times, "peak": peak}
+
+
+def run_cell_in_child(cell: dict) -> dict:
+    """:func:`run_cell` in a fresh Python process; its stderr is passed on, its result read from stdout."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--cell", json.dumps(cell)]
+    child = subprocess.run(command, capture_output=True, text=True)
+    sys.stderr.write(child.stderr)
+    for line in reversed(child.stdout.splitlines()):
+        if line.startswith(_RESULT):
+            return json.loads(line[len(_RESULT) :])
+    last = (child.stderr.strip().splitlines() or ["no output"])[-1]  # e.g. killed for memory: no result line
+    return {"failed": f"exit code {child.returncode}: {last[:60]}"}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -202,18 +249,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds of timed runs per configuration")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch and numba)")
+    parser.add_argument("--cell", help=argparse.SUPPRESS)  # internal: run one cell (JSON) and print its result
     args = parser.parse_args(argv)
+    if args.cell is not None:
+        print(_RESULT + json.dumps(run_cell(json.loads(args.cell))), flush=True)
+        return
     device = torch.device(args.device)
-    torch.set_num_threads(args.threads)
-    with contextlib.suppress(ImportError):
-        import numba
-
-        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    _set_threads(args.threads)
     bandwidth = copy_bandwidth(device)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # the children need the memory, not this process's allocator cache
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(
         f"device: {name}; copy bandwidth {bandwidth / 1e9:.1f} GB/s; volume {'x'.join(map(str, args.volume))}; "
-        f"torch {torch.__version__}\n",
+        f"torch {torch.__version__}; one fresh process per cell\n",
         flush=True,
     )
     print(
@@ -227,27 +276,34 @@ def main(argv: list[str] | None = None) -> None:
         volume_bytes = 4 * args.volume[0] * args.volume[1] * args.volume[2]
         configurations = itertools.product(args.renderers, args.sizes, args.passes, args.batches, args.impls)
         for renderer_name, size, pass_name, batch, impl in configurations:
-            renderer, n_points = RENDERERS[renderer_name]
             floor = (volume_bytes + 4 * batch * size * size) / bandwidth / batch
             row = f"| {renderer_name} | {size}² | {pass_name} | {batch} | {impl} |"
-            try:
-                run = build(impl, path, size, renderer, n_points, batch, device, pass_name == "backward")
-                times, peak = measure(run, device, args.repeats, args.time_limit)
-            except Skip as reason:
-                print(f"{row} skipped: {reason} | | | | | | |", flush=True)
+            cell = {
+                "impl": impl,
+                "path": str(path),
+                "size": size,
+                "renderer": renderer_name,
+                "pass": pass_name,
+                "batch": batch,
+                "device": str(device),
+                "repeats": args.repeats,
+                "time_limit": args.time_limit,
+                "threads": args.threads,
+            }
+            result = run_cell_in_child(cell)
+            if "skipped" in result:
+                print(f"{row} skipped: {result['skipped']} | | | | | | |", flush=True)
                 continue
-            except (RuntimeError, MemoryError) as error:  # e.g. out of memory
-                print(f"{row} failed: {type(error).__name__}: {str(error)[:60]} | | | | | | |", flush=True)
+            if "failed" in result:
+                print(f"{row} failed: {result['failed']} | | | | | | |", flush=True)
                 continue
-            per_drr = [t / batch for t in times]
+            per_drr = [t / batch for t in result["times"]]
             median = statistics.median(per_drr)
             print(
                 f"{row} {1e3 * median:.1f} | {1e3 * min(per_drr):.1f} | {1e3 * max(per_drr):.1f} | {1 / median:.1f} | "
-                f"{size * size / median:.3g} | {peak / 2**20:.0f} | {median / floor:.0f} |",
+                f"{size * size / median:.3g} | {result['peak'] / 2**20:.0f} | {median / floor:.0f} |",
                 flush=True,
             )
-            del run
-            gc.collect()
 
 
 if __name__ == "__main__":
