@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from typing_extensions import override
 
@@ -116,7 +116,6 @@ class RegistrationCLI(LightningCLI):
                 "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                 "init_args": {"save_dir": output, "name": ""},
             },
-            "callbacks": [RichProgressBar()],
             "max_epochs": 1,
             "log_every_n_steps": 1,
             "enable_checkpointing": False,
@@ -139,8 +138,18 @@ class RegistrationCLI(LightningCLI):
         parser.add_lightning_class_args(OverlayLogger, "overlay")
         parser.add_lightning_class_args(RenderThroughput, "throughput")
         parser.set_defaults({"overlay.every_n_steps": 25, "throughput.every_n_steps": 10})
+        # A rich progress bar by default; --trainer.callbacks [] or --trainer.enable_progress_bar false removes it.
+        parser.set_defaults({"trainer.callbacks": [{"class_path": "lightning.pytorch.callbacks.RichProgressBar"}]})
         parser.link_arguments("model.stage_steps", "trainer.max_steps", compute_fn=_total_steps)
         parser.link_arguments("model.pose_convention", "data.pose_convention")
+
+    @override
+    def instantiate_trainer(self, **kwargs: Any):
+        # --trainer.enable_progress_bar false drops the default progress bar instead of failing on it.
+        trainer = self._get(self.config_init, "trainer", default={})
+        if trainer.get("enable_progress_bar") is False and trainer.get("callbacks"):
+            trainer["callbacks"] = [c for c in trainer["callbacks"] if not isinstance(c, ProgressBar)]
+        return super().instantiate_trainer(**kwargs)
 
     def run(self) -> dict[str, Any]:
         """Fit, write ``poses.json`` (and the overlay, config and TensorBoard events), print the summary.

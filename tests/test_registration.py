@@ -34,6 +34,12 @@ SIZE = 64
 SMALL = dict(sdd=1020.0, height=SIZE, delx=4.0)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    # Results go to <trainer.log_dir>/poses.json, the working directory for a Trainer without a logger.
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def subject():
     return blob_subject()
