@@ -2,7 +2,7 @@
 
 Each configuration runs in a fresh process so that its peak resident set size (ru_maxrss) is its own.
 
-    python benchmarks/memory.py                       # 512^2 Siddon forward and forward+backward
+    python benchmarks/memory.py                       # 512^2 Siddon, forward and forward+backward, torch and fused
     python benchmarks/memory.py --height 200 --renderer trilinear
 """
 
@@ -28,7 +28,9 @@ def _child(args: argparse.Namespace) -> None:
     # A CT-sized volume: soft tissue with bony noise, 0.8 x 0.8 x 2.5 mm voxels.
     hu = (torch.rand(shape, generator=generator) * 1400 - 400).to(torch.int16)
     subject = read(hu, affine=torch.diag(torch.tensor([0.8, 0.8, 2.5, 1.0], dtype=torch.float64)))
-    drr = DRR(subject, sdd=1020.0, height=args.height, delx=400.0 / args.height, renderer=args.renderer)
+    drr = DRR(
+        subject, sdd=1020.0, height=args.height, delx=400.0 / args.height, renderer=args.renderer, backend=args.backend
+    )
     rot = torch.tensor([[0.1, -0.05, 0.02]], requires_grad=args.backward)
     xyz = torch.tensor([[0.0, 850.0, 0.0]], requires_grad=args.backward)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -56,15 +58,17 @@ def main() -> None:
     parser.add_argument("--n-points", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--backends", nargs="+", default=["torch", "fused"], choices=["torch", "fused"])
+    parser.add_argument("--backend", default="torch", help=argparse.SUPPRESS)
     parser.add_argument("--backward", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
-    print("| renderer | DRR | volume | pass | median time (s) | peak RSS (MiB) |")
-    print("|---|---|---|---|---|---|")
-    for backward in (False, True):
+    print("| renderer | backend | DRR | volume | pass | median time (s) | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|")
+    for backend, backward in [(b, p) for b in args.backends for p in (False, True)]:
         command = [
             sys.executable,
             __file__,
@@ -81,6 +85,8 @@ def main() -> None:
             str(args.threads),
             "--repeats",
             str(args.repeats),
+            "--backend",
+            backend,
         ] + (["--backward"] if backward else [])
         result = json.loads(
             subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
@@ -88,8 +94,8 @@ def main() -> None:
         volume = "x".join(map(str, args.volume))
         kind = "forward+backward" if backward else "forward"
         print(
-            f"| {args.renderer} | {args.height}x{args.height} | {volume} | {kind} | {result['median_s']:.2f} | "
-            f"{result['peak_rss_mib']:.0f} |",
+            f"| {args.renderer} | {backend} | {args.height}x{args.height} | {volume} | {kind} | "
+            f"{result['median_s']:.2f} | {result['peak_rss_mib']:.0f} |",
             flush=True,
         )
 

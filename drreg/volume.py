@@ -28,7 +28,17 @@ import torchio as tio
 
 from drreg._checks import check_choice, check_finite, check_shape, check_tensor
 
-__all__ = ["read", "hu_to_density", "load_example_ct", "reorient_matrix", "ORIENTATIONS", "AIR_HU", "BONE_HU"]
+__all__ = [
+    "read",
+    "hu_to_density",
+    "load_example_ct",
+    "load_volume",
+    "reorient_matrix",
+    "ORIENTATIONS",
+    "AIR_HU",
+    "BONE_HU",
+    "EXAMPLE_VOLUME",
+]
 
 ORIENTATIONS = ("AP", "PA", None)
 AIR_HU = -800.0  # HU at or below which a voxel counts as air
@@ -394,3 +404,32 @@ def load_example_ct(
         structures=structures.copy(),
         **kwargs,
     )
+
+
+EXAMPLE_VOLUME = "example"
+"""The ``volume`` name of the embedded example CT (:func:`load_example_ct`) in recipes."""
+
+
+def load_volume(
+    volume: str | Path | tio.Subject,
+    orientation: str | None = "AP",
+    bone_attenuation_multiplier: float = 1.0,
+) -> tio.Subject:
+    """The CT to render: ``"example"`` (the embedded phantom), a path :func:`read` can open, or a subject.
+
+    Args:
+        volume: ``"example"``, a CT file or DICOM folder, or a ``torchio.Subject`` from :func:`read`.
+        orientation: ``"AP"``, ``"PA"`` or ``None`` (see :func:`read`).
+        bone_attenuation_multiplier: factor on bone voxels.
+
+    Returns:
+        A ``torchio.Subject`` with a ``density`` image.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+    """
+    if isinstance(volume, tio.Subject):
+        return volume
+    if str(volume) == EXAMPLE_VOLUME:
+        return load_example_ct(orientation=orientation, bone_attenuation_multiplier=bone_attenuation_multiplier)
+    return read(volume, orientation=orientation, bone_attenuation_multiplier=bone_attenuation_multiplier)

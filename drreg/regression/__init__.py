@@ -1,0 +1,59 @@
+"""Pose regression: sampled poses, DRRs rendered on the fly, a network that reads a camera pose off an X-ray.
+
+- :mod:`~drreg.regression.sampling`: pose samplers about a reference pose (uniform Euler/translation ranges,
+  normal in se(3)), and how offsets compose with the reference (:func:`perturb`).
+- :mod:`~drreg.regression.data`: :class:`PoseRegressionDataModule` (poses from CPU workers, DRRs on the device).
+- :mod:`~drreg.regression.augment`: :class:`SimToRealAugmentation` (kornia).
+- :mod:`~drreg.regression.networks`: :class:`PoseRegressor` (drreg's ResNet or a timm backbone, any rotation
+  parameterization).
+- :mod:`~drreg.regression.module`: :class:`PoseRegressionModule` (LightningModule).
+- :mod:`~drreg.regression.refine`: :func:`predict_then_refine` (network predictions as starts of registration).
+- :mod:`~drreg.regression.cli`: :class:`PoseRegressionCLI` (``drreg fit | validate | test | predict``).
+"""
+
+from drreg.regression.augment import SimToRealAugmentation
+from drreg.regression.data import PoseDataset, PoseRegressionDataModule, fill_sparse, load_volume, rescale_images
+from drreg.regression.module import PoseRegressionModule, geodesic_pose_loss, warmup_cosine
+from drreg.regression.networks import (
+    ROTATION_OUTPUT_SIZES,
+    PoseRegressor,
+    ResNetEncoder,
+    TimmEncoder,
+    build_encoder,
+)
+from drreg.regression.sampling import (
+    NormalPoseSampler,
+    PoseSampler,
+    UniformPoseSampler,
+    perturb,
+    pose_offset,
+    reference_pose,
+)
+
+__all__ = [
+    # sampling
+    "PoseSampler",
+    "UniformPoseSampler",
+    "NormalPoseSampler",
+    "perturb",
+    "pose_offset",
+    "reference_pose",
+    # data
+    "PoseDataset",
+    "PoseRegressionDataModule",
+    "load_volume",
+    "rescale_images",
+    "fill_sparse",
+    # augmentation
+    "SimToRealAugmentation",
+    # networks
+    "ROTATION_OUTPUT_SIZES",
+    "PoseRegressor",
+    "ResNetEncoder",
+    "TimmEncoder",
+    "build_encoder",
+    # module
+    "PoseRegressionModule",
+    "geodesic_pose_loss",
+    "warmup_cosine",
+]

@@ -1,0 +1,416 @@
+"""``PoseRegressionModule``: train a network to read a camera pose off an X-ray, with DRRs rendered on the fly.
+
+The math is in plain functions (:func:`geodesic_pose_loss`, :func:`warmup_cosine`, the networks in
+:mod:`drreg.regression.networks`); the module orchestrates: it predicts poses, adds an optional image term
+(the DRR at the predicted pose against the target, multiscale NCC), logs pose errors from
+:mod:`drreg.metrics`, and exposes what the :mod:`drreg.callbacks` need (:meth:`PoseRegressionModule.
+overlay_images`, :attr:`PoseRegressionModule.render_stats`).
+
+The renderer is borrowed, not owned: at ``setup`` the module takes the data module's DRR
+(:class:`~drreg.regression.data.PoseRegressionDataModule`), so checkpoints hold the network only (the CT stays
+with the data) and the image term renders with the very detector that made the training images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import torchio
+from torchmetrics import MetricCollection
+from torchmetrics.aggregation import CatMetric
+from typing_extensions import override
+
+from drreg.drr import DRR
+from drreg.geometry.pose import RigidTransform, rotation_geodesic_distance, translation_distance
+from drreg.losses import multiscale_ncc
+from drreg.metrics import (
+    DoubleGeodesicError,
+    MeanTargetRegistrationError3D,
+    RotationError,
+    TranslationError,
+    ct_grid_points,
+    rotation_error_deg,
+    translation_error_mm,
+)
+from drreg.regression.data import rescale_images
+from drreg.regression.networks import BUILTIN_BACKBONE, PoseRegressor
+
+__all__ = ["PoseRegressionModule", "geodesic_pose_loss", "warmup_cosine", "ARCHITECTURE_KEYS"]
+
+ARCHITECTURE_KEYS: tuple[str, ...] = ("parameterization", "convention", "backbone", "base_channels", "depths")
+"""Hyperparameters a checkpoint must share with the module that loads its weights."""
+
+_OVERLAY_IMAGES = 4  # images kept from the last step for the overlay callback
+
+
+def geodesic_pose_loss(
+    pred: RigidTransform, true: RigidTransform, rotation_weight: float = 1.0, translation_weight: float = 0.01
+) -> torch.Tensor:
+    """Geodesic SE(3) loss: weighted rotation angle plus translation distance.
+
+    Args:
+        pred: B predicted poses (camera to world, mm).
+        true: B true poses.
+        rotation_weight: weight per radian of the geodesic angle between the rotations.
+        translation_weight: weight per mm of the distance between the parameter translations ``R^T t``.
+
+    Returns:
+        (B,) losses ``rotation_weight * angle + translation_weight * distance``.
+
+    Convention: the translation term compares ``R^T t`` (:func:`drreg.metrics.translation_error_mm`: where the
+    world origin sits in each camera's axes), which does not grow with the rotation error, unlike the
+    distance between the camera centres ``t``.
+
+    Example:
+        >>> eye = RigidTransform(torch.eye(4))
+        >>> shifted = torch.eye(4); shifted[0, 3] = 10.0
+        >>> geodesic_pose_loss(RigidTransform(shifted), eye, 1.0, 0.1)
+        tensor([1.])
+    """
+    angle = rotation_geodesic_distance(pred.rotation, true.rotation.to(pred.dtype))
+    pred_translation = (pred.rotation.mT @ pred.translation[..., None])[..., 0]
+    true_translation = (true.rotation.mT @ true.translation[..., None])[..., 0].to(pred.dtype)
+    return rotation_weight * angle + translation_weight * translation_distance(pred_translation, true_translation)
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final_fraction: float = 0.01) -> float:
+    """Learning-rate factor: linear warm-up from 0, then a cosine decay to ``final_fraction``.
+
+    Args:
+        step: optimizer step (0-based).
+        warmup_steps: steps of linear warm-up.
+        total_steps: steps of the whole schedule (the factor stays at ``final_fraction`` after it).
+        final_fraction: factor at the end.
+
+    Returns:
+        The factor in ``[0, 1]``.
+
+    Example:
+        >>> [round(warmup_cosine(s, 2, 10), 3) for s in (0, 1, 2, 10)]
+        [0.5, 1.0, 1.0, 0.01]
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class PoseRegressionModule(pl.LightningModule):
+    """Pose regression: a network predicts the camera pose of a DRR / X-ray; trained on poses sampled on the fly.
+
+    Args:
+        parameterization: rotation parameterization of the network's head (see
+            :data:`~drreg.regression.networks.ROTATION_OUTPUT_SIZES`), e.g. ``"rotation_6d"``, ``"quaternion"``,
+            ``"euler_angles"``, ``"se3_log_map"``.
+        convention: Euler convention for ``"euler_angles"``.
+        backbone: ``"resnet"`` (drreg's) or ``"timm/<model>"`` (optional timm).
+        base_channels: first-stage channels of the built-in ResNet.
+        depths: blocks per stage of the built-in ResNet.
+        pretrained: pretrained timm weights.
+        reference_pose: (4, 4) reference pose (camera to world, mm): the network predicts offsets from it
+            (the CLI links it to the data module's sampler). Identity if ``None``.
+        translation_scale: mm per unit of the translation head.
+        rotation_weight: loss weight per radian of rotation error.
+        translation_weight: loss weight per mm of translation error.
+        image_loss_weight: weight of the image term ``1 - multiscale_ncc(DRR(pred), target)`` (0 = off; on,
+            it renders B more DRRs per step, with gradients).
+        image_patch_sizes: window sizes of the image term's multiscale NCC (``None`` = global).
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up steps of the learning rate (then a cosine decay over the training).
+        init_checkpoint: fine-tuning: a checkpoint whose network weights are loaded when fitting starts (its
+            architecture and parameterization must match); the optimizer starts fresh.
+        mtre_points_per_axis: the 3D mTRE uses an ``n³`` grid of CT points (:func:`drreg.metrics.ct_grid_points`).
+
+    Raises:
+        ValueError: unknown parameterization, convention or backbone, bad weights; at fit time, an
+            ``init_checkpoint`` or a resumed checkpoint of another architecture or parameterization.
+        ImportError: a timm backbone without timm.
+
+    Batch (see :mod:`drreg.regression.data`): ``image`` (B, 1, H, W) network input in ``[0, 1]``, ``pose``
+    (B, 4, 4) true poses (optional in ``predict``), ``target`` (B, 1, H, W) clean DRRs for the image term.
+    """
+
+    def __init__(
+        self,
+        parameterization: str = "rotation_6d",
+        convention: str | None = None,
+        backbone: str = BUILTIN_BACKBONE,
+        base_channels: int = 32,
+        depths: Sequence[int] = (2, 2, 2, 2),
+        pretrained: bool = False,
+        reference_pose: list[list[float]] | None = None,
+        translation_scale: float = 50.0,
+        rotation_weight: float = 1.0,
+        translation_weight: float = 0.01,
+        image_loss_weight: float = 0.0,
+        image_patch_sizes: Sequence[int | None] = (None, 9),
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        warmup_steps: int = 100,
+        init_checkpoint: str | None = None,
+        mtre_points_per_axis: int = 5,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("rotation_weight", rotation_weight),
+            ("translation_weight", translation_weight),
+            ("image_loss_weight", image_loss_weight),
+            ("weight_decay", weight_decay),
+        ):
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and >= 0, got {value}")
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        if int(warmup_steps) != warmup_steps or warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps}")
+        if init_checkpoint is not None and not Path(init_checkpoint).is_file():
+            raise FileNotFoundError(f"init_checkpoint {init_checkpoint!r} does not exist")
+        self.save_hyperparameters()
+        self.network = PoseRegressor(
+            parameterization,
+            convention,
+            backbone,
+            base_channels,
+            tuple(depths),
+            pretrained,
+            reference_pose,
+            translation_scale,
+        )
+        self.render_stats: dict[str, int] = {"drrs": 0, "rays": 0}
+        self.drr: DRR | None = None
+        self._last: dict[str, torch.Tensor] | None = None
+        self._metrics: torch.nn.ModuleDict | None = None
+        self._mtre_points: torch.Tensor | None = None
+
+    # -- prediction ------------------------------------------------------------------------------------
+
+    @override
+    def forward(self, images: torch.Tensor) -> RigidTransform:
+        """Predict poses.
+
+        Args:
+            images: (B, 1, H, W) images rescaled to ``[0, 1]`` (min-max per image, as the training DRRs).
+
+        Returns:
+            (B, 4, 4) float32 :class:`RigidTransform` (camera to world, mm).
+        """
+        return self.network.predict(images)
+
+    @property
+    def reference(self) -> RigidTransform:
+        """The reference pose (batch of 1): the prediction of an untrained network, the mean of the sampler."""
+        return RigidTransform(self.network.reference[None])
+
+    # -- set-up ----------------------------------------------------------------------------------------
+
+    def attach_renderer(self, drr: DRR | None, subject: torchio.Subject | None = None) -> None:
+        """Borrow a renderer (for the image term and overlays) and a subject (for the mTRE points).
+
+        The DRR is kept out of the module's children, so that it is neither saved in checkpoints nor moved by
+        Lightning (the data module moves it to the batches' device).
+        """
+        object.__setattr__(self, "drr", drr)
+        if subject is not None and self.hparams.mtre_points_per_axis > 0:
+            points = ct_grid_points(subject, self.hparams.mtre_points_per_axis, threshold=0.0)
+            self._mtre_points = torch.as_tensor(points, dtype=torch.float64)
+
+    @override
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and self.drr is None:
+            self.attach_renderer(getattr(datamodule, "drr", None), getattr(datamodule, "subject", None))
+        if self.hparams.image_loss_weight > 0 and self.drr is None and stage == "fit":
+            raise ValueError(
+                "image_loss_weight > 0 renders DRRs at the predicted poses and needs a renderer: train with a "
+                "PoseRegressionDataModule (or call attach_renderer(drr) first), or set image_loss_weight=0"
+            )
+        self._metrics = torch.nn.ModuleDict({s: self._make_metrics() for s in ("val", "test")}).to(self.device)
+        if stage == "fit" and self.hparams.init_checkpoint is not None:
+            self.load_network_weights(self.hparams.init_checkpoint)
+
+    def _make_metrics(self) -> torch.nn.ModuleDict:
+        pose_metrics: dict[str, Any] = {
+            "rotation_error_deg": RotationError(),
+            "translation_error_mm": TranslationError(),
+        }
+        if self.drr is not None:
+            pose_metrics["double_geodesic_mm"] = DoubleGeodesicError(sdd=self.drr.detector.sdd)
+        if self._mtre_points is not None:
+            pose_metrics["mtre_mm"] = MeanTargetRegistrationError3D(points=self._mtre_points)
+        return torch.nn.ModuleDict(
+            {
+                "pose": MetricCollection(pose_metrics),
+                "rotation_errors": CatMetric(),
+                "baseline_rotation_errors": CatMetric(),
+                "baseline_translation_errors": CatMetric(),
+            }
+        )
+
+    def load_network_weights(self, path: str | Path) -> None:
+        """Load the network weights of a checkpoint (fine-tuning), checking that the architectures match.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: the checkpoint's parameterization, convention, backbone, base_channels or depths differ.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        self._check_architecture(checkpoint.get("hyper_parameters", {}), str(path))
+        prefix = "network."
+        weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+        self.network.load_state_dict(weights)
+
+    def _check_architecture(self, hparams: dict[str, Any], source: str) -> None:
+        mismatches = []
+        for key in ARCHITECTURE_KEYS:
+            if key not in hparams:
+                continue
+            theirs, ours = hparams[key], self.hparams[key]
+            if key == "depths":
+                theirs, ours = list(theirs), list(ours)
+            if key == "convention" and self.hparams.parameterization != "euler_angles":
+                continue
+            if theirs != ours:
+                mismatches.append(f"{key}={theirs!r} (checkpoint) vs {ours!r} (this model)")
+        if mismatches:
+            raise ValueError(
+                f"checkpoint {source} was trained with another network: {'; '.join(mismatches)}. Use the "
+                "checkpoint's settings (PoseRegressionModule.load_from_checkpoint keeps them), or train anew"
+            )
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._check_architecture(checkpoint.get("hyper_parameters", {}), "being loaded")
+
+    @override
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1
+        warmup = self.hparams.warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, warmup, max(total, warmup + 1))
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- steps -----------------------------------------------------------------------------------------
+
+    def _shared_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+        images = batch["image"]
+        true = RigidTransform(batch["pose"].float())
+        pred = self(images)
+        batch_size = len(images)
+        hp = self.hparams
+        pose_loss = geodesic_pose_loss(pred, true, hp.rotation_weight, hp.translation_weight).mean()
+        loss = pose_loss
+        logs = {f"{stage}/pose_loss": pose_loss.detach()}
+        drrs, rays = batch_size, int(batch.get("rays", images[0].numel() * batch_size))
+        predicted_images = None
+        if hp.image_loss_weight > 0 and stage != "predict":
+            predicted_images = rescale_images(self.drr(pred).float())
+            similarity = multiscale_ncc(predicted_images, batch["target"], list(hp.image_patch_sizes))
+            image_loss = (1.0 - similarity).mean()
+            loss = loss + hp.image_loss_weight * image_loss
+            logs[f"{stage}/image_loss"] = image_loss.detach()
+            drrs, rays = drrs + batch_size, rays + predicted_images[0].numel() * batch_size
+        with torch.no_grad():
+            rotation_errors = rotation_error_deg(pred, true)
+            translation_errors = translation_error_mm(pred, true)
+        self.log(f"{stage}/loss", loss.detach(), prog_bar=True, batch_size=batch_size, sync_dist=stage != "train")
+        if stage == "train":
+            self.render_stats = {"drrs": drrs, "rays": rays}
+            self._last = {
+                "target": batch.get("target", images)[:_OVERLAY_IMAGES].detach(),
+                "pose": pred.matrix[:_OVERLAY_IMAGES].detach(),
+            }
+            if predicted_images is not None:
+                self._last["drr"] = predicted_images[:_OVERLAY_IMAGES].detach()
+            logs[f"{stage}/rotation_error_deg"] = rotation_errors.mean()
+            logs[f"{stage}/translation_error_mm"] = translation_errors.mean()
+            self.log_dict(logs, batch_size=batch_size)
+        else:
+            self.log_dict(logs, batch_size=batch_size, sync_dist=True)
+            metrics = self._metrics[stage]
+            metrics["pose"].update(pred.matrix.detach(), true.matrix)
+            metrics["rotation_errors"].update(rotation_errors)
+            reference = self.reference.matrix.expand(batch_size, 4, 4)
+            metrics["baseline_rotation_errors"].update(rotation_error_deg(reference, true.matrix))
+            metrics["baseline_translation_errors"].update(translation_error_mm(reference, true.matrix))
+        return loss
+
+    @override
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    @override
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "val")
+
+    @override
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "test")
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        metrics = self._metrics[stage]
+        if metrics["rotation_errors"].update_count == 0:
+            return
+        values = {f"{stage}/{name}": value.float() for name, value in metrics["pose"].compute().items()}
+        values[f"{stage}/rotation_error_deg_median"] = metrics["rotation_errors"].compute().median().float()
+        values[f"{stage}/baseline_rotation_error_deg_median"] = (
+            metrics["baseline_rotation_errors"].compute().median().float()
+        )
+        values[f"{stage}/baseline_translation_error_mm_median"] = (
+            metrics["baseline_translation_errors"].compute().median().float()
+        )
+        self.log_dict(values)
+        for metric in metrics.values():
+            metric.reset()
+
+    @override
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+
+    @override
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    @override
+    def predict_step(self, batch: dict[str, Any] | torch.Tensor, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Predicted poses of a batch: ``{"pose": (B, 4, 4)}`` plus ``"true_pose"`` when the batch has one.
+
+        A batch is a dict with ``image`` (B, 1, H, W) (and optionally ``pose``), or a bare image tensor.
+        """
+        if isinstance(batch, torch.Tensor):
+            batch = {"image": batch}
+        output = {"pose": self(batch["image"]).matrix}
+        if "pose" in batch:
+            output["true_pose"] = batch["pose"]
+        return output
+
+    # -- for the callbacks -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def overlay_images(self) -> dict[str, torch.Tensor]:
+        """The last training step's targets and the DRRs at the predicted poses.
+
+        Returns:
+            ``{"target": (n, 1, H, W), "drr": (n, 1, H, W)}`` float32 in ``[0, 1]``, ``n <= 4``.
+
+        Raises:
+            RuntimeError: no training step yet, or no renderer attached.
+        """
+        if self._last is None:
+            raise RuntimeError("overlay_images needs a training step first (it shows the last batch)")
+        drr = self._last.get("drr")
+        if drr is None:
+            if self.drr is None:
+                raise RuntimeError("overlay_images needs a renderer: train with a PoseRegressionDataModule")
+            drr = rescale_images(self.drr(RigidTransform(self._last["pose"])).float())
+        return {"target": self._last["target"].float(), "drr": drr}
