@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         flags = ["--config", str(args.config), "--trainer.max_time", f"00:00:{minutes:02d}:{seconds:02d}"]
         flags += ["--trainer.logger.init_args.save_dir", folder, "--trainer.enable_progress_bar", "false"]
         flags += ["--overlay.every_n_steps", "0", *args.extra]
-        cli = PoseRegressionCLI(["fit", *flags], run=False)
+        cli = PoseRegressionCLI(flags, run=False)
         start = time.perf_counter()
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         train_seconds = time.perf_counter() - start

@@ -143,6 +143,9 @@ class PoseRegressionDataModule(pl.LightningDataModule):
             and fill the others with :func:`fill_sparse`; validation and test images are always dense.
         orientation: ``"AP"``, ``"PA"`` or ``None`` (see :func:`drreg.read`).
         bone_attenuation_multiplier: factor on bone voxels.
+        voxel_size: resample the CT to this isotropic voxel size (mm) before rendering, or ``None`` to keep it.
+            Small DRRs gain nothing from fine voxels, and a coarse volume fits in the CPU's caches: at 64 x 64
+            pixels of 6 mm, 4 mm voxels render the example CT about 4x faster than its 1 x 1 x 2.5 mm ones.
         sampler: the pose sampler (default :class:`UniformPoseSampler` with its default ranges).
         augmentation: sim-to-real augmentation of training images (none by default).
         batch_size: poses per batch (per device under DDP).
@@ -170,6 +173,7 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         p_subsample: float | None = None,
         orientation: str | None = "AP",
         bone_attenuation_multiplier: float = 1.0,
+        voxel_size: float | None = None,
         sampler: PoseSampler | None = None,
         augmentation: SimToRealAugmentation | None = None,
         batch_size: int = 16,
@@ -188,6 +192,8 @@ class PoseRegressionDataModule(pl.LightningDataModule):
                 raise ValueError(f"{name} must be a non-negative integer, got {value}")
         if p_subsample is not None and not 0 < p_subsample <= 1:
             raise ValueError(f"p_subsample must be in (0, 1], got {p_subsample}")
+        if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
+            raise ValueError(f"voxel_size must be a positive number of mm or None, got {voxel_size}")
         # The sampler and augmentation are objects (the CLI records their configuration); a subject is data.
         ignore = ["sampler", "augmentation"] + ([] if isinstance(volume, (str, Path)) else ["volume"])
         self.save_hyperparameters(ignore=ignore)
@@ -215,6 +221,9 @@ class PoseRegressionDataModule(pl.LightningDataModule):
             return
         hp = self.hparams
         self.subject = load_volume(self.volume, hp.orientation, hp.bone_attenuation_multiplier)
+        if hp.voxel_size is not None:
+            # torchio resamples every image of the subject (linear for density, nearest for the labelmap).
+            self.subject = torchio.Resample(float(hp.voxel_size))(self.subject)
         self.drr = DRR(
             self.subject,
             sdd=hp.sdd,

@@ -120,3 +120,16 @@ def test_augmentation_is_reproducible_bounded_and_off_in_eval():
 def test_bad_augmentation_settings_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SimToRealAugmentation(**kwargs)
+
+
+def test_voxel_size_resamples_the_ct(subject):
+    data = _data(subject, voxel_size=10.0)
+    assert data.subject.density.spacing == (10.0, 10.0, 10.0)
+    assert tuple(data.drr.density.shape) == (20, 20, 19)  # 200 x 200 x 192 mm at 10 mm
+    fine = _data(subject)
+    batch = next(iter(data.val_dataloader()))
+    coarse_image, fine_image = data.render_batch(batch)["target"], fine.render_batch(batch)["target"]
+    # The same anatomy at a coarser sampling: close, not equal.
+    assert 0 < (coarse_image - fine_image).abs().mean() < 0.05
+    with pytest.raises(ValueError, match="voxel_size"):
+        PoseRegressionDataModule(voxel_size=0.0)
