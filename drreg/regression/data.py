@@ -96,6 +96,7 @@ class PoseDataset(Dataset):
         size: number of poses (the length of an epoch).
         seed: base seed.
         split: index of the split in :data:`SPLITS` (0 train, 1 val, 2 test), so splits never share poses.
+        offset: item ``i`` is pose ``offset + i`` of the stream (a resumed training continues the stream).
 
     Convention: items are ``{"pose": (4, 4) float32}`` camera-to-world matrices (mm); an epoch replays the same
     poses, so take ``size >= max_steps * batch_size`` for training poses never seen twice.
@@ -106,13 +107,16 @@ class PoseDataset(Dataset):
         True
     """
 
-    def __init__(self, sampler: PoseSampler, size: int, seed: int = 0, split: int = 0) -> None:
+    def __init__(self, sampler: PoseSampler, size: int, seed: int = 0, split: int = 0, offset: int = 0) -> None:
         if int(size) != size or size < 1:
             raise ValueError(f"size must be a positive integer, got {size}")
         self.sampler = sampler
         self.size = int(size)
         self.seed = int(seed)
         self.split = int(split)
+        if int(offset) != offset or offset < 0:
+            raise ValueError(f"offset must be a non-negative integer, got {offset}")
+        self.offset = int(offset)
 
     def __len__(self) -> int:
         return self.size
@@ -120,7 +124,7 @@ class PoseDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not -self.size <= index < self.size:
             raise IndexError(f"index {index} out of range for a PoseDataset of {self.size} poses")
-        index = index % self.size
+        index = index % self.size + self.offset
         generator = torch.Generator().manual_seed(_item_seed(self.seed, self.split, index))
         return {"pose": self.sampler(1, generator).matrix[0].to(torch.float32)}
 
@@ -244,19 +248,20 @@ class PoseRegressionDataModule(pl.LightningDataModule):
             f"{self.drr.detector.width} DRRs ({hp.renderer}), sampler {self.sampler!r}"
         )
 
-    def dataset(self, split: str) -> PoseDataset:
-        """The :class:`PoseDataset` of a split (``"train"``, ``"val"`` or ``"test"``)."""
+    def dataset(self, split: str, offset: int = 0) -> PoseDataset:
+        """The :class:`PoseDataset` of a split (``"train"``, ``"val"`` or ``"test"``), starting ``offset`` poses into
+        its stream."""
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of: {', '.join(SPLITS)}")
         size = {"train": self.hparams.train_size, "val": self.hparams.val_size, "test": self.hparams.test_size}[split]
         if size < 1:
             raise ValueError(f"the {split} split is empty: set {split}_size >= 1")
-        return PoseDataset(self.sampler, size, self.hparams.seed, SPLITS.index(split))
+        return PoseDataset(self.sampler, size, self.hparams.seed, SPLITS.index(split), offset)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool, offset: int = 0) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(
-            self.dataset(split),
+            self.dataset(split, offset),
             batch_size=self.batch_size,
             shuffle=shuffle,
             num_workers=workers,
@@ -267,7 +272,10 @@ class PoseRegressionDataModule(pl.LightningDataModule):
     @override
     def train_dataloader(self) -> DataLoader:
         # No shuffle: the poses are already i.i.d. draws; under DDP Lightning gives each rank its own indices.
-        return self._loader("train", shuffle=False)
+        # A training resumed from a checkpoint continues the pose stream where it stopped, instead of replaying it.
+        trainer = self.trainer
+        offset = 0 if trainer is None else trainer.global_step * self.batch_size * trainer.world_size
+        return self._loader("train", shuffle=False, offset=offset)
 
     @override
     def val_dataloader(self) -> DataLoader | list:

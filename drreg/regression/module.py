@@ -293,7 +293,12 @@ class PoseRegressionModule(pl.LightningModule):
     @override
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1
+        total = 1
+        if self._trainer is not None:
+            # max_steps when set: estimated_stepping_batches would build the train loader before a checkpoint's
+            # step is restored (and a resumed training would replay its first poses).
+            steps = self.trainer.max_steps
+            total = steps if steps > 0 else int(self.trainer.estimated_stepping_batches)
         warmup = self.hparams.warmup_steps
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine(step, warmup, max(total, warmup + 1))

@@ -38,6 +38,10 @@ def test_pose_items_are_pure_functions_of_seed_split_index():
     assert not torch.equal(a[0]["pose"], PoseDataset(sampler, 8, seed=2)[0]["pose"])
     with pytest.raises(IndexError):
         a[8]
+    # An offset continues the stream (what a resumed training reads).
+    assert torch.equal(
+        PoseDataset(sampler, 8, seed=1, offset=5)[2]["pose"], PoseDataset(sampler, 16, seed=1)[7]["pose"]
+    )
 
 
 def test_batches_render_the_drrs_of_their_poses(subject):

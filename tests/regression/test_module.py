@@ -123,10 +123,18 @@ def test_resume_continues_from_the_last_checkpoint(subject, tmp_path):
     last = tmp_path / "ckpt" / "last.ckpt"
     saved = torch.load(last, weights_only=False)
     assert saved["global_step"] == 4
+    first = []
+
+    class Record(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            first.append(batch["pose"][0].clone())
+
     module = _module(data)
-    trainer = _trainer(tmp_path, 6)
+    trainer = _trainer(tmp_path, 6, callbacks=[Record()])
     trainer.fit(module, datamodule=data, ckpt_path=last)
     assert trainer.global_step == 6
+    # The poses continue the stream: the first batch after resuming is batch 4 (poses 32..39), not batch 0.
+    torch.testing.assert_close(first[0], data.dataset("train", offset=32)[0]["pose"])
 
 
 def test_fine_tuning_starts_from_the_checkpoint_weights(subject, tmp_path):
