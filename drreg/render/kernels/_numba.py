@@ -138,6 +138,14 @@ def _walk_setup(s, d, i, lo, hi):
 
 
 @njit(inline="always", **_JIT)
+def _cross(i, step, half, end, s, d):
+    """Cross the next plane of one axis: the voxel index moves by ``step``; returns the new index, the parameter of
+    that axis's next plane and whether the index is still inside the box."""
+    i += step
+    return i, (i + half - s) / d, i != end
+
+
+@njit(inline="always", **_JIT)
 def _next_axis(n0, n1, n2):
     """Axis crossed next and its parameter; ties go to the lowest axis (see the module docstring)."""
     if n0 <= n1 and n0 <= n2:
@@ -188,20 +196,13 @@ def _siddon_forward_kernel(density, shape, labels, has_labels, source, target, o
                 total += contribution
             alpha = following
             if axis == 0:
-                i0 += st0
-                if i0 == end0:
-                    break
-                n0 = (i0 + h0 - s0) / d0
+                i0, n0, inside = _cross(i0, st0, h0, end0, s0, d0)
             elif axis == 1:
-                i1 += st1
-                if i1 == end1:
-                    break
-                n1 = (i1 + h1 - s1) / d1
+                i1, n1, inside = _cross(i1, st1, h1, end1, s1, d1)
             else:
-                i2 += st2
-                if i2 == end2:
-                    break
-                n2 = (i2 + h2 - s2) / d2
+                i2, n2, inside = _cross(i2, st2, h2, end2, s2, d2)
+            if not inside:
+                break
         if not has_labels:
             out[r, 0] = total
 
@@ -256,17 +257,11 @@ def _siddon_rays_kernel(density, shape, labels, has_labels, grad_out, source, ta
                 previous = current
                 axis, alpha = _next_axis(n0, n1, n2)
                 if axis == 0:
-                    i0 += st0
-                    inside = i0 != end0
-                    n0 = (i0 + h0 - s0) / d0
+                    i0, n0, inside = _cross(i0, st0, h0, end0, s0, d0)
                 elif axis == 1:
-                    i1 += st1
-                    inside = i1 != end1
-                    n1 = (i1 + h1 - s1) / d1
+                    i1, n1, inside = _cross(i1, st1, h1, end1, s1, d1)
                 else:
-                    i2 += st2
-                    inside = i2 != end2
-                    n2 = (i2 + h2 - s2) / d2
+                    i2, n2, inside = _cross(i2, st2, h2, end2, s2, d2)
         grad_source[r, 0], grad_source[r, 1], grad_source[r, 2] = gs0, gs1, gs2
         grad_target[r, 0], grad_target[r, 1], grad_target[r, 2] = gt0, gt1, gt2
 
@@ -299,20 +294,13 @@ def _siddon_density_kernel(shape, labels, has_labels, grad_out, source, target, 
                     grad_density[flat] += grad_out[r, c] * np.float32(following - alpha)
                 alpha = following
                 if axis == 0:
-                    i0 += st0
-                    if i0 == end0:
-                        break
-                    n0 = (i0 + h0 - s0) / d0
+                    i0, n0, inside = _cross(i0, st0, h0, end0, s0, d0)
                 elif axis == 1:
-                    i1 += st1
-                    if i1 == end1:
-                        break
-                    n1 = (i1 + h1 - s1) / d1
+                    i1, n1, inside = _cross(i1, st1, h1, end1, s1, d1)
                 else:
-                    i2 += st2
-                    if i2 == end2:
-                        break
-                    n2 = (i2 + h2 - s2) / d2
+                    i2, n2, inside = _cross(i2, st2, h2, end2, s2, d2)
+                if not inside:
+                    break
 
 
 # -- trilinear ---------------------------------------------------------------------------------------------
