@@ -6,33 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from drreg import DRR, read
+from drreg import DRR
 from drreg.geometry.pose import convert
+from tests._reference import GRADIENT_CASES, RENDER_CASES, reference_drr
 from tests._tolerances import IMAGE_RTOL, SIDDON_GRAD_RTOL, TRILINEAR_GRAD_RTOL, relative_l2
-
-RENDER_CASES = [
-    "density",
-    "siddon_identity",
-    "siddon_batch",
-    "siddon_offsets",
-    "siddon_pa",
-    "siddon_none",
-    "siddon_bone25",
-    "siddon_labels",
-    "siddon_mask_channels",
-    "siddon_axis_angle",
-    "siddon_quaternion",
-    "siddon_degrees",
-    "trilinear_batch",
-    "trilinear_default_npoints",
-]
-GRADIENT_CASES = ["siddon_identity", "siddon_batch", "trilinear_batch"]
 
 
 def _drr(reference_dir, case: dict, dtype: torch.dtype, device: torch.device) -> DRR:
-    read_kwargs = dict(case["read_kwargs"])
-    subject = read(reference_dir / "phantom_ct.nii.gz", labelmap=reference_dir / "phantom_mask.nii.gz", **read_kwargs)
-    return DRR(subject, **case["drr_kwargs"]).to(device=device, dtype=dtype)
+    return reference_drr(reference_dir, case).to(device=device, dtype=dtype)
 
 
 def _forward_kwargs(case: dict) -> dict:

