@@ -64,6 +64,13 @@ def _direction(s, t):
     return d
 
 
+@njit(inline="always", **_JIT)
+def _ray(source, target, r):
+    """Origin (s0, s1, s2) and direction (d0, d1, d2) of ray ``r``, the direction as the reference makes it."""
+    s0, s1, s2 = source[r, 0], source[r, 1], source[r, 2]
+    return s0, s1, s2, _direction(s0, target[r, 0]), _direction(s1, target[r, 1]), _direction(s2, target[r, 2])
+
+
 @njit(**_JIT)
 def _slab(s, d, lo, hi):
     """Entry and exit parameters of a line on the slab ``[lo - 1/2, hi - 1/2]`` of one axis."""
@@ -173,10 +180,7 @@ def _siddon_forward_kernel(density, shape, labels, has_labels, source, target, o
     nx, ny, nz = shape[0], shape[1], shape[2]
     n_channels = out.shape[1]
     for r in prange(source.shape[0]):
-        s0, s1, s2 = source[r, 0], source[r, 1], source[r, 2]
-        d0 = _direction(s0, target[r, 0])
-        d1 = _direction(s1, target[r, 1])
-        d2 = _direction(s2, target[r, 2])
+        s0, s1, s2, d0, d1, d2 = _ray(source, target, r)
         hit, alpha, _, i0, i1, i2 = _enter(s0, s1, s2, d0, d1, d2, 0, nx, ny, nz)
         if not hit:
             continue
@@ -222,10 +226,7 @@ def _siddon_rays_kernel(density, shape, labels, has_labels, grad_out, source, ta
     nx, ny, nz = shape[0], shape[1], shape[2]
     n_channels = grad_out.shape[1]
     for r in prange(source.shape[0]):
-        s0, s1, s2 = source[r, 0], source[r, 1], source[r, 2]
-        d0 = _direction(s0, target[r, 0])
-        d1 = _direction(s1, target[r, 1])
-        d2 = _direction(s2, target[r, 2])
+        s0, s1, s2, d0, d1, d2 = _ray(source, target, r)
         gs0 = gs1 = gs2 = gt0 = gt1 = gt2 = 0.0
         hit, alpha, axis, i0, i1, i2 = _enter(s0, s1, s2, d0, d1, d2, 0, nx, ny, nz)
         if hit:
@@ -276,10 +277,7 @@ def _siddon_density_kernel(shape, labels, has_labels, grad_out, source, target, 
         lo0 = slab * slab_width
         hi0 = min(nx, lo0 + slab_width)
         for r in range(source.shape[0]):
-            s0, s1, s2 = source[r, 0], source[r, 1], source[r, 2]
-            d0 = _direction(s0, target[r, 0])
-            d1 = _direction(s1, target[r, 1])
-            d2 = _direction(s2, target[r, 2])
+            s0, s1, s2, d0, d1, d2 = _ray(source, target, r)
             hit, alpha, _, i0, i1, i2 = _enter(s0, s1, s2, d0, d1, d2, lo0, hi0, ny, nz)
             if not hit:
                 continue
@@ -370,10 +368,7 @@ def _trilinear_forward_kernel(density, shape, labels, has_labels, source, target
     nx, ny, nz = shape[0], shape[1], shape[2]
     n_channels = out.shape[1]
     for r in prange(source.shape[0]):
-        s0, s1, s2 = source[r, 0], source[r, 1], source[r, 2]
-        d0 = _direction(s0, target[r, 0])
-        d1 = _direction(s1, target[r, 1])
-        d2 = _direction(s2, target[r, 2])
+        s0, s1, s2, d0, d1, d2 = _ray(source, target, r)
         total = 0.0
         for k in range(alphas.shape[0]):
             alpha = alphas[k]
@@ -415,10 +410,7 @@ def _trilinear_rays_kernel(
     n_channels = grad_out.shape[1]
     d_step = 1.0 / (alphas.shape[0] - 1)  # d step / d alpha_max = -d step / d alpha_min
     for r in prange(source.shape[0]):
-        s0, s1, s2 = source[r, 0], source[r, 1], source[r, 2]
-        d0 = _direction(s0, target[r, 0])
-        d1 = _direction(s1, target[r, 1])
-        d2 = _direction(s2, target[r, 2])
+        s0, s1, s2, d0, d1, d2 = _ray(source, target, r)
         a0 = a1 = a2 = b0 = b1 = b2 = 0.0  # sums of dL/dp and of alpha * dL/dp
         by_step = lo = hi = 0.0  # dL/d step, dL/d alpha_min and dL/d alpha_max through the alphas
         for k in range(alphas.shape[0]):
@@ -482,10 +474,7 @@ def _trilinear_density_kernel(
         lo0 = slab * slab_width
         hi0 = min(nx, lo0 + slab_width)
         for r in range(source.shape[0]):
-            s0, s1, s2 = source[r, 0], source[r, 1], source[r, 2]
-            d0 = _direction(s0, target[r, 0])
-            d1 = _direction(s1, target[r, 1])
-            d2 = _direction(s2, target[r, 2])
+            s0, s1, s2, d0, d1, d2 = _ray(source, target, r)
             first, last = _sample_range(s0, d0, lo0 - 1.0, hi0, alphas)
             for k in range(first, last):
                 alpha = alphas[k]
