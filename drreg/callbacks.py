@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -122,7 +121,7 @@ class OverlayLogger(Callback):
     def _save_png(self, trainer: Trainer, panels: dict[str, torch.Tensor], pl_module: LightningModule) -> None:
         if not self.save_png or self.png_path is None:
             return
-        matplotlib.use("Agg", force=False)
+        # No matplotlib.use(): the user's backend (e.g. a notebook's inline one) stays; the figure is closed below.
         import matplotlib.pyplot as plt
 
         loss = trainer.callback_metrics.get("train/loss")

@@ -12,7 +12,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SMALL = {
     "01_rendering.ipynb": "HEIGHT = 24\nDELX = 16.0\nN_POINTS = [10, 20]",
     "02_registration.ipynb": "HEIGHT = 32\nDELX = 10.0\nSTAGE_STEPS = [10, 10]\nSCALES = [0.5, 1.0]",
-    "03_pose_regression.ipynb": "HEIGHT = 24\nDELX = 16.0\nN_POINTS = 16\nBATCH_SIZE = 4\nMAX_STEPS = 3\n"
+    "03_pose_regression.ipynb": "HEIGHT = 24\nDELX = 16.0\nVOXEL_SIZE = 8.0\nBATCH_SIZE = 4\nMAX_STEPS = 3\n"
     "REFINE_HEIGHT = 24",
 }
 

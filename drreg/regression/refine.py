@@ -15,7 +15,7 @@ from lightning import Trainer
 
 from drreg._checks import check_finite, check_shape
 from drreg.geometry.pose import RigidTransform
-from drreg.registration import RegistrationData, RegistrationModule
+from drreg.registration import RegistrationData, RegistrationModule, downsample_targets
 from drreg.regression.data import rescale_images
 from drreg.regression.module import PoseRegressionModule
 
@@ -23,11 +23,14 @@ __all__ = ["predict_then_refine"]
 
 
 @torch.no_grad()
-def _predict(model: PoseRegressionModule, images: torch.Tensor) -> RigidTransform:
+def _predict(model: PoseRegressionModule, images: torch.Tensor, size: tuple[int, int] | None) -> RigidTransform:
     training = model.training
     model.eval()
     try:
-        return model(rescale_images(images.to(model.device, torch.float32))).to(torch.float64)
+        images = images.to(model.device, torch.float32)
+        if size is not None:
+            images = downsample_targets(images, *size)  # the same detector area at the network's resolution
+        return model(rescale_images(images)).to(torch.float64)
     finally:
         model.train(training)
 
@@ -40,6 +43,7 @@ def predict_then_refine(
     delx: float,
     dely: float | None = None,
     true_poses: RigidTransform | None = None,
+    network_input_size: tuple[int, int] | None = None,
     trainer: Trainer | None = None,
     **registration: Any,
 ) -> dict[str, Any]:
@@ -48,12 +52,15 @@ def predict_then_refine(
     Args:
         model: a trained :class:`PoseRegressionModule`.
         images: (T, 1, H, W) target images (X-rays made DRR-like with :func:`drreg.targets.preprocess`, or DRRs),
-            on the detector the network was trained for.
+            covering the detector area the network was trained for (see ``network_input_size``).
         volume: the CT (``"example"``, a path, or a subject), as for :class:`RegistrationModule`.
         sdd: source-to-detector distance (mm) of the images.
         delx: pixel spacing along a row (mm).
         dely: pixel spacing along a column (mm, default ``delx``).
         true_poses: T known poses (camera to world) for the errors, or ``None``.
+        network_input_size: ``(H, W)`` of the DRRs the network was trained on, when the images are finer (the same
+            detector area at more pixels, as registration wants): they are area-averaged to it before the
+            prediction. ``None``: the network reads the images as they are.
         trainer: the ``Trainer`` for the refinement (a quiet CPU/GPU one with ``max_steps`` = the stages' steps by
             default).
         **registration: further :class:`RegistrationModule` arguments (``loss``, ``scales``, ``stage_steps``,
@@ -74,7 +81,7 @@ def predict_then_refine(
     for key in ("initial_poses", "height", "width"):
         if key in registration:
             raise ValueError(f"{key} comes from the images and the network's predictions; do not pass it")
-    predicted = _predict(model, images)
+    predicted = _predict(model, images, network_input_size)
     registration.setdefault("write_results", False)  # returned below; give output=... to also write them
     module = RegistrationModule(
         initial_poses=predicted.matrix.cpu(),

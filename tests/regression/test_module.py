@@ -15,9 +15,15 @@ import torch
 from lightning import Callback, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from drreg import RigidTransform, convert
+from drreg import DRR, RigidTransform, convert
 from drreg.callbacks import PoseWriter
-from drreg.regression import PoseRegressionDataModule, PoseRegressionModule, UniformPoseSampler, geodesic_pose_loss
+from drreg.regression import (
+    PoseRegressionDataModule,
+    PoseRegressionModule,
+    UniformPoseSampler,
+    geodesic_pose_loss,
+    rescale_images,
+)
 from drreg.regression.refine import predict_then_refine
 from tests._phantoms import blob_subject
 
@@ -247,3 +253,18 @@ def test_ddp_ranks_hold_the_same_weights(tmp_path):
         not torch.equal(w, ranks[0]["initial"][n]) for n, w in ranks[0]["final"].items() if w.is_floating_point()
     ]
     assert any(changed)  # they trained
+
+
+def test_predict_then_refine_resizes_for_the_network(subject):
+    """Images on a finer detector of the same area are area-averaged to the network's input size."""
+    data = _data(subject)
+    data.setup("fit")
+    module = _module(data)
+    true = RigidTransform(data.sampler.reference.matrix.clone())
+    fine = DRR(subject, sdd=1020.0, height=64, delx=4.0)(true)  # 64 x 64 of 4 mm = 32 x 32 of 8 mm
+    module.eval()
+    with torch.no_grad():
+        expected = module(rescale_images(torch.nn.functional.avg_pool2d(fine.float(), 2))).matrix.double()
+    out = predict_then_refine(module, fine, subject, sdd=1020.0, delx=4.0, network_input_size=(32, 32),
+                              scales=[1.0], stage_steps=[1], p_subsample=None)  # fmt: skip
+    torch.testing.assert_close(out["predicted"].matrix, expected)
