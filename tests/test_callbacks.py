@@ -177,3 +177,21 @@ def test_overlay_logger_needs_overlay_images(tmp_path):
 def test_callbacks_reject_bad_settings(factory, match):
     with pytest.raises(ValueError, match=match):
         factory()
+
+
+def test_overlay_png_keeps_the_users_matplotlib_backend_issue5(tmp_path):
+    # Regression: saving the PNG switched pyplot to Agg, so a notebook's later figures were never shown.
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        module = RegistrationModule([START_POSE], volume=blob_subject(), sdd=1020.0, height=16, delx=12.0,
+                                    stage_steps=[2], p_subsample=None)  # fmt: skip
+        overlay = OverlayLogger(png=str(tmp_path / "overlay.png"))
+        Trainer(max_steps=2, max_epochs=1, logger=False, callbacks=[overlay], enable_progress_bar=False,
+                enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path).fit(
+            module, datamodule=RegistrationData(true_poses=[TRUE_POSE]))  # fmt: skip
+        assert (tmp_path / "overlay.png").exists() and matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
