@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_shape", "check_finite", "check_choice", "check_same_device", "check_tensor"]
+__all__ = ["check_shape", "check_finite", "check_choice", "check_integer", "check_same_device", "check_tensor"]
 
 
 def check_tensor(x: object, name: str) -> torch.Tensor:
@@ -79,6 +79,25 @@ def check_choice(value: object, choices: Sequence[object], name: str) -> None:
     if value not in choices:
         listed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"unknown {name} {value!r}; expected one of: {listed}")
+
+
+def check_integer(value: object, name: str, minimum: int = 0) -> int:
+    """Return ``value`` as an ``int``; raise ``ValueError`` unless it is a whole number ``>= minimum``.
+
+    Whole floats (``4.0``, as YAML may give) are accepted; booleans, strings, fractions and NaN are refused.
+
+    Example:
+        >>> check_integer(4.0, "batch_size", minimum=1)
+        4
+    """
+    try:
+        whole = not isinstance(value, bool) and int(value) == value  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or value < minimum:  # type: ignore[operator]
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
 
 
 def check_same_device(reference: torch.Tensor, other: torch.Tensor, names: tuple[str, str]) -> None:

@@ -26,6 +26,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from typing_extensions import override
 
+from drreg._checks import check_choice, check_integer
 from drreg.viz import overlay_grid, overlay_panels, plot_overlays
 
 __all__ = ["OverlayLogger", "PoseWriter", "RenderThroughput", "peak_memory_mib"]
@@ -51,12 +52,6 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _check_every(value: int, name: str) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer (0 = never), got {value!r}")
-    return int(value)
-
-
 class OverlayLogger(Callback):
     """Logs target / DRR / difference / edge overlay / checkerboard pictures during training.
 
@@ -78,10 +73,8 @@ class OverlayLogger(Callback):
 
     def __init__(self, every_n_steps: int = 50, max_images: int = 4, png: str | None = None, save_png: bool = True):
         super().__init__()
-        self.every_n_steps = _check_every(every_n_steps, "every_n_steps")
-        if isinstance(max_images, bool) or int(max_images) != max_images or max_images < 1:
-            raise ValueError(f"max_images must be a positive integer, got {max_images!r}")
-        self.max_images = int(max_images)
+        self.every_n_steps = check_integer(every_n_steps, "every_n_steps", minimum=0)  # 0: only at the end
+        self.max_images = check_integer(max_images, "max_images", minimum=1)
         self.png = png
         self.save_png = save_png
         self.png_path: Path | None = None
@@ -195,9 +188,7 @@ class RenderThroughput(Callback):
 
     def __init__(self, every_n_steps: int = 10) -> None:
         super().__init__()
-        if isinstance(every_n_steps, bool) or int(every_n_steps) != every_n_steps or every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
-        self.every_n_steps = int(every_n_steps)
+        self.every_n_steps = check_integer(every_n_steps, "every_n_steps", minimum=1)
         self.last: dict[str, float] = {}
 
     @override
@@ -261,8 +252,7 @@ class PoseWriter(BasePredictionWriter):
         super().__init__(write_interval="epoch")
         from drreg.geometry.rotations import EULER_CONVENTIONS
 
-        if pose_convention not in EULER_CONVENTIONS:
-            raise ValueError(f"unknown pose_convention {pose_convention!r}; expected one of: {EULER_CONVENTIONS}")
+        check_choice(pose_convention, EULER_CONVENTIONS, "pose_convention")
         self.output = output
         self.pose_convention = pose_convention
         self.path: Path | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torchio
 
-from drreg._checks import check_choice, check_finite, check_tensor
+from drreg._checks import check_choice, check_finite, check_integer, check_tensor
 from drreg.geometry.detector import Detector
 from drreg.geometry.pose import RigidTransform, convert
 from drreg.render import BACKENDS, RENDERERS, render
@@ -80,8 +80,8 @@ class DRR(torch.nn.Module):
         check_choice(backend, BACKENDS, "backend")
         if p_subsample is not None and not 0 < p_subsample <= 1:
             raise ValueError(f"p_subsample must be in (0, 1], got {p_subsample}")
-        if patch_size is not None and (int(patch_size) != patch_size or patch_size < 1):
-            raise ValueError(f"patch_size must be a positive integer, got {patch_size}")
+        if patch_size is not None:
+            check_integer(patch_size, "patch_size", minimum=1)
         _check_n_points(n_points)
         self.subject = subject
         self.renderer = renderer
@@ -301,5 +301,4 @@ class DRR(torch.nn.Module):
 
 
 def _check_n_points(n_points: int) -> None:
-    if int(n_points) != n_points or n_points < 2:
-        raise ValueError(f"n_points must be an integer >= 2, got {n_points}")
+    check_integer(n_points, "n_points", minimum=2)

@@ -28,6 +28,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 from typing_extensions import override
 
+from drreg._checks import check_integer
 from drreg.drr import DRR
 from drreg.geometry.pose import RigidTransform
 from drreg.regression.augment import SimToRealAugmentation
@@ -108,15 +109,11 @@ class PoseDataset(Dataset):
     """
 
     def __init__(self, sampler: PoseSampler, size: int, seed: int = 0, split: int = 0, offset: int = 0) -> None:
-        if int(size) != size or size < 1:
-            raise ValueError(f"size must be a positive integer, got {size}")
         self.sampler = sampler
-        self.size = int(size)
+        self.size = check_integer(size, "size", minimum=1)
         self.seed = int(seed)
         self.split = int(split)
-        if int(offset) != offset or offset < 0:
-            raise ValueError(f"offset must be a non-negative integer, got {offset}")
-        self.offset = int(offset)
+        self.offset = check_integer(offset, "offset", minimum=0)
 
     def __len__(self) -> int:
         return self.size
@@ -189,11 +186,9 @@ class PoseRegressionDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         for name, value in (("batch_size", batch_size), ("train_size", train_size)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
+            check_integer(value, name, minimum=1)
         for name, value in (("val_size", val_size), ("test_size", test_size), ("num_workers", num_workers)):
-            if int(value) != value or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value}")
+            check_integer(value, name, minimum=0)
         if p_subsample is not None and not 0 < p_subsample <= 1:
             raise ValueError(f"p_subsample must be in (0, 1], got {p_subsample}")
         if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):

@@ -25,6 +25,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.aggregation import CatMetric
 from typing_extensions import override
 
+from drreg._checks import check_integer
 from drreg.drr import DRR
 from drreg.geometry.pose import RigidTransform, rotation_geodesic_distance, translation_distance
 from drreg.losses import multiscale_ncc
@@ -167,8 +168,7 @@ class PoseRegressionModule(pl.LightningModule):
                 raise ValueError(f"{name} must be finite and >= 0, got {value}")
         if not lr > 0:
             raise ValueError(f"lr must be positive, got {lr}")
-        if int(warmup_steps) != warmup_steps or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps}")
+        check_integer(warmup_steps, "warmup_steps", minimum=0)
         if init_checkpoint is not None and not Path(init_checkpoint).is_file():
             raise FileNotFoundError(f"init_checkpoint {init_checkpoint!r} does not exist")
         self.save_hyperparameters()

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from drreg._checks import check_choice, check_shape
+from drreg._checks import check_choice, check_integer, check_shape
 from drreg.geometry.pose import POSE_PARAMETERIZATIONS, ROTATION_SIZES, RigidTransform, convert
 from drreg.geometry.rotations import EULER_CONVENTIONS
 from drreg.regression.sampling import perturb
@@ -113,8 +113,7 @@ class ResNetEncoder(nn.Module):
     ) -> None:
         super().__init__()
         depths = tuple(int(d) for d in depths)
-        if int(base_channels) != base_channels or base_channels < 1:
-            raise ValueError(f"base_channels must be a positive integer, got {base_channels}")
+        check_integer(base_channels, "base_channels", minimum=1)
         if not depths or any(d < 1 for d in depths):
             raise ValueError(f"depths must be one or more positive block counts, got {depths}")
         if stem_stride not in (1, 2):

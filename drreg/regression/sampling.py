@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import torch
 
-from drreg._checks import check_choice
+from drreg._checks import check_choice, check_integer
 from drreg.geometry.pose import RigidTransform, convert, pose_vectors_to_transform, se3_exp_map
 from drreg.geometry.rotations import EULER_CONVENTIONS
 
@@ -159,9 +159,8 @@ class PoseSampler(ABC):
         Raises:
             ValueError: ``n < 1``.
         """
-        if int(n) != n or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n}")
-        return perturb(self.reference, self.sample_offsets(int(n), generator))
+        n = check_integer(n, "n", minimum=1)
+        return perturb(self.reference, self.sample_offsets(n, generator))
 
     def __call__(self, n: int, generator: torch.Generator | None = None) -> RigidTransform:
         """Same as :meth:`sample`."""
