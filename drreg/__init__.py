@@ -6,7 +6,7 @@ from drreg.geometry.pose import RigidTransform, convert
 from drreg.viz import plot_drr, plot_mask
 from drreg.volume import load_example_ct, read
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version string: pyproject reads it (setuptools dynamic)
 
 __all__ = [
     "DRR",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from drreg.render.kernels import fused_unavailable_reason, siddon_fused, trilinear_fused
+from drreg.render.kernels import fused_unavailable_reason, siddon_fused, trilinear_fused, warn_fallback_once
 from drreg.render.siddon import siddon
 from drreg.render.trilinear import alpha_range, trilinear
 
@@ -32,6 +32,7 @@ def resolve_backend(backend: str, density: torch.Tensor) -> str:
         return "fused"
     if backend == "fused":
         raise ValueError(f"backend='fused' cannot render here: {reason}; use backend='torch' or backend='auto'")
+    warn_fallback_once(density.device)
     return "torch"
 
 

@@ -22,15 +22,66 @@ Kernel modules, imported lazily so that numba/triton are only needed when used:
 
 from __future__ import annotations
 
+import functools
 import importlib
-import importlib.util
+import warnings
 
 import torch
 
-__all__ = ["fused_supported", "fused_unavailable_reason", "siddon_fused", "trilinear_fused"]
+__all__ = [
+    "fused_supported",
+    "fused_unavailable_reason",
+    "kernel_load_error",
+    "warn_fallback_once",
+    "siddon_fused",
+    "trilinear_fused",
+]
 
 _MODULES = {"cpu": ("numba", "drreg.render.kernels._numba"), "cuda": ("triton", "drreg.render.kernels._triton")}
+_INSTALL = {
+    "cpu": "numba is a dependency of drreg: `pip install 'numba>=0.59'` (or reinstall drreg) restores it",
+    "cuda": "triton comes with the CUDA builds of torch on Linux; otherwise `pip install 'drreg[triton]'`",
+}
 _DENSITY_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_WARNED: set[str] = set()
+
+
+@functools.cache
+def _load_error(device_type: str) -> str | None:
+    package, module = _MODULES[device_type]
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == package:
+            return f"{package} is not installed; {_INSTALL[device_type]}"
+        return f"{module} cannot be imported ({exc}); {_INSTALL[device_type]}"
+    except Exception as exc:  # a broken install (e.g. numba built for another numpy) raises anything on import
+        return f"{module} failed to load ({type(exc).__name__}: {exc}); {_INSTALL[device_type]}"
+    return None
+
+
+def kernel_load_error(device: torch.device) -> str | None:
+    """Why the fused kernels of ``device`` exist but cannot be loaded here, or ``None`` (loaded, or no kernel).
+
+    The kernel module is imported on the first call for a device type (numba on ``cpu``, triton on ``cuda``)
+    and the answer is cached.
+    """
+    return _load_error(device.type) if device.type in _MODULES else None
+
+
+def warn_fallback_once(device: torch.device) -> None:
+    """Warn (once per device type and process) that ``backend="auto"`` renders with the slow torch reference
+    because the fused kernels of ``device`` cannot be loaded; says why and what to install."""
+    error = kernel_load_error(device)
+    if error is None or device.type in _WARNED:
+        return
+    _WARNED.add(device.type)
+    warnings.warn(
+        f"drreg: backend='auto' renders on {device.type} with the pure-torch reference (10-30x slower) because the "
+        f"fused kernels cannot be loaded: {error}. Pass backend='torch' to silence this warning.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def fused_unavailable_reason(density: torch.Tensor) -> str | None:
@@ -43,12 +94,7 @@ def fused_unavailable_reason(density: torch.Tensor) -> str | None:
         return f"no fused kernel for device {density.device.type!r} (cpu and cuda have one)"
     if density.dtype not in _DENSITY_DTYPES:
         return f"fused kernels store density as float32/float16/bfloat16, got {density.dtype}"
-    package, module = _MODULES[density.device.type]
-    if importlib.util.find_spec(package) is None:
-        return f"{package} is not installed (pip install 'drreg[fused]')"
-    if importlib.util.find_spec(module) is None:
-        return f"{module} is not available"
-    return None
+    return kernel_load_error(density.device)
 
 
 def fused_supported(density: torch.Tensor) -> bool:

@@ -1,0 +1,6 @@
+"""Root pytest configuration: `make test` also collects the doctests of drreg/ (`--doctest-modules`)."""
+
+import importlib.util
+
+# The Triton kernels import triton at module level; where it is not installed (macOS, Windows), skip their module.
+collect_ignore = [] if importlib.util.find_spec("triton") else ["drreg/render/kernels/_triton.py"]
