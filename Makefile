@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all lint bench bench-deps clean
+.PHONY: venv demo test test-all lint doctest docs bench bench-deps clean
 
 venv: $(STAMP)
 
@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -c constraints.txt torch
-	$(PIP) install -c constraints.txt -e ".[test]"
+	$(PIP) install -c constraints.txt -e ".[test,docs]"
 	touch $(STAMP)
 
 # Registers a synthetic X-ray of the embedded phantom (start ~10 deg / 20 mm off) and renders the example CT.
@@ -21,16 +21,26 @@ demo: $(STAMP)
 	$(VENV)/bin/drreg register --config recipes/register.yaml
 	$(VENV)/bin/drreg render --output outputs/render
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check drreg tests benchmarks
-	$(PY) -m pytest -q
+# What CI runs: lint (ruff, format, mypy), the tests and the doctests of drreg/, and the docs site (--strict).
+test: lint $(STAMP)
+	$(PY) -m pytest -q tests drreg --doctest-modules
+	$(MAKE) --no-print-directory docs
 
-test-all: $(STAMP)
-	$(PY) -m pytest -q -m "slow or not slow"
+test-all: lint $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow" tests drreg --doctest-modules
+	$(MAKE) --no-print-directory docs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check drreg tests benchmarks
 	$(VENV)/bin/ruff format --check drreg tests benchmarks
+	$(VENV)/bin/mypy
+
+doctest: $(STAMP)
+	$(PY) -m pytest -q --doctest-modules drreg
+
+# The documentation site (mkdocs-material + mkdocstrings); --strict turns a broken reference into an error.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 # Peers for the benchmarks only (drreg never imports them).
 bench-deps: $(STAMP)
@@ -40,4 +50,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/render.py
 
 clean:
-	rm -rf $(VENV) outputs lightning_logs
+	rm -rf $(VENV) outputs lightning_logs site

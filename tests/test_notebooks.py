@@ -1,4 +1,8 @@
-"""The tutorial notebooks run end to end (at small sizes: the cell tagged "parameters" is overridden)."""
+"""The tutorial notebooks run end to end (at small sizes: the cell tagged "parameters" is overridden).
+
+`make test` executes them in the docs build (docs/scripts/hooks.py, which fails the build on an error), so this
+copy of the check is slow-marked: it runs with `make test-all`.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ SMALL = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_notebook_runs(name, tmp_path):
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
