@@ -2,5 +2,5 @@
 
 import importlib.util
 
-# The Triton kernels import triton at module level; where it is not installed (macOS, Windows), skip their module.
-collect_ignore = [] if importlib.util.find_spec("triton") else ["drreg/render/kernels/_triton.py"]
+# The Triton kernels import triton at module level; where it is not installed (macOS, Windows), skip their modules.
+collect_ignore_glob = [] if importlib.util.find_spec("triton") else ["drreg/render/kernels/_triton_*.py"]

@@ -5,11 +5,27 @@ Kernels and inner loops never re-check; public functions call these once.
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, overload
 
 import torch
 
-__all__ = ["check_shape", "check_finite", "check_choice", "check_integer", "check_same_device", "check_tensor"]
+__all__ = [
+    "check_shape",
+    "check_finite",
+    "check_choice",
+    "check_bool",
+    "check_number",
+    "check_integer",
+    "check_memory",
+    "available_memory",
+    "check_same_device",
+    "check_tensor",
+]
 
 
 def check_tensor(x: object, name: str) -> torch.Tensor:
@@ -81,23 +97,235 @@ def check_choice(value: object, choices: Sequence[object], name: str) -> None:
         raise ValueError(f"unknown {name} {value!r}; expected one of: {listed}")
 
 
-def check_integer(value: object, name: str, minimum: int = 0) -> int:
+def check_bool(value: object, name: str) -> bool:
+    """Return ``value`` as a ``bool``; raise ``ValueError`` unless it is ``True`` or ``False``.
+
+    NumPy bools and 0-d bool tensors count as booleans. A string (``"False"`` from a configuration file) or a
+    number is refused rather than read by its truthiness, which would turn ``"False"`` into ``True``.
+
+    Example:
+        >>> check_bool(True, "degrees")
+        True
+    """
+    flag = _unwrap_scalar(value)
+    if not isinstance(flag, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return flag
+
+
+def _is_real(value: object) -> bool:
+    """A real number that is not a bool (``True`` is an ``int`` in Python, but never a size or a distance)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _unwrap_scalar(value: object) -> object:
+    """A 0-d tensor or array becomes its Python number; anything else is returned as is."""
+    if isinstance(value, (str, bytes)) or getattr(value, "ndim", None) != 0 or not hasattr(value, "item"):
+        return value
+    try:
+        return value.item()
+    except (TypeError, ValueError, RuntimeError):
+        return value
+
+
+def _describe(
+    integer: bool, minimum: float | None, maximum: float | None, positive: bool, allow_none: bool, unit: str | None
+) -> str:
+    """The expected kind of value, as the error message words it (e.g. ``"a positive number (mm) or None"``)."""
+    if integer:
+        if minimum is None:
+            kind = "an integer" if maximum is None else f"an integer <= {maximum}"
+        elif maximum is not None:
+            kind = f"an integer in [{minimum}, {maximum}]"
+        else:
+            named = {0: "a non-negative integer", 1: "a positive integer"}
+            kind = named[int(minimum)] if minimum in named else f"an integer >= {minimum}"
+    elif positive and maximum is not None:
+        kind = f"in (0, {maximum:g}]"
+    elif positive:
+        kind = "a positive number"
+    elif minimum is not None and maximum is not None:
+        kind = f"in [{minimum:g}, {maximum:g}]"
+    elif minimum is not None:
+        kind = f"a finite number >= {minimum:g}"
+    elif maximum is not None:
+        kind = f"a finite number <= {maximum:g}"
+    else:
+        kind = "a finite number"
+    if unit:
+        kind += f" ({unit})"
+    return kind + (" or None" if allow_none else "")
+
+
+def _check_real(
+    value: object,
+    name: str,
+    *,
+    integer: bool,
+    minimum: float | None,
+    maximum: float | None,
+    positive: bool,
+    allow_none: bool,
+    unit: str | None,
+    whole_floats: bool = True,
+) -> float | int | None:
+    """The one implementation behind :func:`check_number` and :func:`check_integer`."""
+    if value is None and allow_none:
+        return None
+    number = _unwrap_scalar(value)
+    result: float | int | None = None
+    if _is_real(number):
+        as_float = float(number)  # type: ignore[arg-type]
+        if math.isfinite(as_float):
+            if not integer:
+                result = as_float
+            elif isinstance(number, numbers.Integral):
+                result = int(number)
+            elif whole_floats and as_float.is_integer():  # whole floats (4.0, as YAML may give) are sizes too
+                result = int(as_float)
+    ok = result is not None
+    if ok and positive and not result > 0:  # type: ignore[operator]
+        ok = False
+    if ok and minimum is not None and result < minimum:  # type: ignore[operator]
+        ok = False
+    if ok and maximum is not None and result > maximum:  # type: ignore[operator]
+        ok = False
+    if not ok:
+        kind = _describe(integer, minimum, maximum, positive, allow_none, unit)
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return result
+
+
+@overload
+def check_number(
+    value: object,
+    name: str,
+    *,
+    positive: bool = ...,
+    minimum: float | None = ...,
+    maximum: float | None = ...,
+    allow_none: Literal[False] = ...,
+    unit: str | None = ...,
+) -> float: ...
+@overload
+def check_number(
+    value: object,
+    name: str,
+    *,
+    positive: bool = ...,
+    minimum: float | None = ...,
+    maximum: float | None = ...,
+    allow_none: bool,
+    unit: str | None = ...,
+) -> float | None: ...
+def check_number(
+    value: object,
+    name: str,
+    *,
+    positive: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    allow_none: bool = False,
+    unit: str | None = None,
+) -> float | None:
+    """Return ``value`` as a ``float``; raise ``ValueError`` unless it is a finite real number in range.
+
+    The float twin of :func:`check_integer`: the two share one implementation and one wording.
+
+    Args:
+        value: the argument as given (a Python or NumPy number, or a 0-d tensor or array).
+        name: the argument's name, used in the message.
+        positive: require ``value > 0``.
+        minimum: require ``value >= minimum``.
+        maximum: require ``value <= maximum``.
+        allow_none: ``None`` is accepted (and returned).
+        unit: unit shown in the message, e.g. ``"mm"``.
+
+    Returns:
+        ``float(value)``, or ``None`` for an allowed ``None``.
+
+    Raises:
+        ValueError: a bool, a string (``"0.5"`` is not parsed), any other non-number, NaN, ±inf, or a value out of
+            range. The message names the argument and shows the value with ``repr``: ``"sdd must be a positive
+            number (mm), got '1020'"``.
+
+    Example:
+        >>> check_number(0.5, "p_subsample", positive=True, maximum=1.0)
+        0.5
+    """
+    return _check_real(
+        value,
+        name,
+        integer=False,
+        minimum=minimum,
+        maximum=maximum,
+        positive=positive,
+        allow_none=allow_none,
+        unit=unit,
+    )
+
+
+@overload
+def check_integer(
+    value: object,
+    name: str,
+    minimum: int | None = ...,
+    *,
+    maximum: int | None = ...,
+    allow_none: Literal[False] = ...,
+    unit: str | None = ...,
+    whole_floats: bool = ...,
+) -> int: ...
+@overload
+def check_integer(
+    value: object,
+    name: str,
+    minimum: int | None = ...,
+    *,
+    maximum: int | None = ...,
+    allow_none: bool,
+    unit: str | None = ...,
+    whole_floats: bool = ...,
+) -> int | None: ...
+def check_integer(
+    value: object,
+    name: str,
+    minimum: int | None = 0,
+    *,
+    maximum: int | None = None,
+    allow_none: bool = False,
+    unit: str | None = None,
+    whole_floats: bool = True,
+) -> int | None:
     """Return ``value`` as an ``int``; raise ``ValueError`` unless it is a whole number ``>= minimum``.
 
-    Whole floats (``4.0``, as YAML may give) are accepted; booleans, strings, fractions and NaN are refused.
+    Whole floats (``4.0``, as YAML may give) are accepted; booleans, strings, fractions, NaN and ±inf are refused.
+    Same rules and wording as :func:`check_number`.
+
+    Args:
+        value: the argument as given.
+        name: the argument's name, used in the message.
+        minimum: smallest accepted value (``None``: no lower bound).
+        maximum: largest accepted value, if any.
+        allow_none: ``None`` is accepted (and returned).
+        unit: unit shown in the message, e.g. ``"pixels"``.
+        whole_floats: accept ``4.0`` as ``4``; ``False`` for values used as given, where only an integer type works.
 
     Example:
         >>> check_integer(4.0, "batch_size", minimum=1)
         4
     """
-    try:
-        whole = not isinstance(value, bool) and int(value) == value  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole or value < minimum:  # type: ignore[operator]
-        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    return _check_real(  # type: ignore[return-value]
+        value,
+        name,
+        integer=True,
+        minimum=minimum,
+        maximum=maximum,
+        positive=False,
+        allow_none=allow_none,
+        unit=unit,
+        whole_floats=whole_floats,
+    )
 
 
 def check_same_device(reference: torch.Tensor, other: torch.Tensor, names: tuple[str, str]) -> None:
@@ -106,4 +334,75 @@ def check_same_device(reference: torch.Tensor, other: torch.Tensor, names: tuple
         raise ValueError(
             f"{names[1]} is on {other.device} but {names[0]} is on {reference.device}; "
             f"move them to the same device (e.g. drr.to({other.device}))"
+        )
+
+
+# cgroup (container) memory limits, v2 then v1: an allocation above them is killed, whatever the host has.
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def _host_memory() -> int | None:
+    """Bytes the host can ever give this process: physical RAM plus swap, capped by a cgroup limit (Linux)."""
+    limits = []
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        physical = None
+    if physical is not None and physical > 0:
+        swap = 0
+        try:
+            for line in Path("/proc/meminfo").read_text().splitlines():
+                if line.startswith("SwapTotal:"):
+                    swap = int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        limits.append(physical + swap)
+    for path in _CGROUP_LIMITS:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def available_memory(device: torch.device | str) -> int | None:
+    """An upper bound on the bytes a new allocation on ``device`` can get, or ``None`` where it is unknown.
+
+    CUDA: the device's free memory plus what PyTorch's caching allocator holds unused. CPU: physical RAM plus
+    swap, capped by a cgroup limit (read with ``os.sysconf`` and ``/proc``; ``None`` where they do not exist). A
+    request above this bound cannot succeed; one below it may still fail (other processes, fragmentation).
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    if device.type == "cpu":
+        return _host_memory()
+    return None
+
+
+def _format_bytes(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n_bytes < 1024 or unit == "TiB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.1f} TiB"  # unreachable
+
+
+def check_memory(n_bytes: int, device: torch.device | str, what: str) -> None:
+    """Raise ``ValueError`` if ``n_bytes`` (a lower bound of what a call needs) exceeds :func:`available_memory`.
+
+    Args:
+        n_bytes: bytes the call will certainly allocate.
+        device: where it allocates them.
+        what: the request in the caller's words, naming the arguments that set its size
+            (e.g. ``"a batch of 2 poses on a 100000 x 100000 detector (height x width)"``).
+    """
+    available = available_memory(device)
+    if available is not None and n_bytes > available:
+        raise ValueError(
+            f"{what} needs at least {_format_bytes(n_bytes)} on {torch.device(device)}, but only "
+            f"{_format_bytes(available)} can be allocated there; render fewer or smaller images"
         )

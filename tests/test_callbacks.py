@@ -12,8 +12,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from drreg.callbacks import OverlayLogger, RenderThroughput, peak_memory_mib
-from drreg.registration import RegistrationData, RegistrationModule
+from drreg.callbacks import InterruptibleModelCheckpoint, OverlayLogger, RenderThroughput, peak_memory_mib
+from drreg.registration import CoarseToFine, Imaging, RegistrationData, RegistrationModule
 from drreg.viz import OVERLAY_PANELS, overlay_grid, overlay_panels
 from tests._phantoms import blob_subject
 
@@ -94,15 +94,11 @@ def test_overlay_panels_reject_bad_input(target, drr, match):
 def run(tmp_path_factory):
     """A short registration with both callbacks and a real TensorBoard logger; the events are read back."""
     folder = tmp_path_factory.mktemp("tensorboard")
+    data = RegistrationData(true_poses=[TRUE_POSE], imaging=Imaging(volume=blob_subject(), height=SIZE, delx=5.0))
     module = RegistrationModule(
         [START_POSE],
-        volume=blob_subject(),
-        sdd=1020.0,
-        height=SIZE,
-        delx=5.0,
-        scales=[0.5, 1.0],
-        stage_steps=[6, 6],
-        stop_patience=None,
+        data.imaging,
+        schedule=CoarseToFine(scales=[0.5, 1.0], stage_steps=[6, 6], stop_patience=None),
         p_subsample=0.5,
     )
     overlay, throughput = OverlayLogger(every_n_steps=4), RenderThroughput(every_n_steps=3)
@@ -116,7 +112,7 @@ def run(tmp_path_factory):
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(module, datamodule=RegistrationData(true_poses=[TRUE_POSE]))
+    trainer.fit(module, datamodule=data)
     events = EventAccumulator(trainer.log_dir, size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     return trainer, module, overlay, throughput, events
@@ -186,12 +182,44 @@ def test_overlay_png_keeps_the_users_matplotlib_backend_issue5(tmp_path):
     before = matplotlib.get_backend()
     matplotlib.use("svg")
     try:
-        module = RegistrationModule([START_POSE], volume=blob_subject(), sdd=1020.0, height=16, delx=12.0,
-                                    stage_steps=[2], p_subsample=None)  # fmt: skip
+        data = RegistrationData(true_poses=[TRUE_POSE], imaging=Imaging(volume=blob_subject(), height=16, delx=12.0))
+        module = RegistrationModule(
+            [START_POSE], data.imaging, schedule=CoarseToFine(stage_steps=[2]), p_subsample=None
+        )
         overlay = OverlayLogger(png=str(tmp_path / "overlay.png"))
         Trainer(max_steps=2, max_epochs=1, logger=False, callbacks=[overlay], enable_progress_bar=False,
                 enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path).fit(
-            module, datamodule=RegistrationData(true_poses=[TRUE_POSE]))  # fmt: skip
+            module, datamodule=data)  # fmt: skip
         assert (tmp_path / "overlay.png").exists() and matplotlib.get_backend() == "svg"
     finally:
         matplotlib.use(before)
+
+
+class _FailsAtStep(LightningModule):
+    """A linear model whose training step raises at ``step`` (what Ctrl-C or a crash does to a training)."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+        self.linear = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        if self.global_step == self.step:
+            raise RuntimeError("stopped")
+        return self.linear(batch).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_interrupt_checkpoint_is_named_as_such_issue10(tmp_path):
+    # Lightning's save_on_exception named it like a best checkpoint (best-step=N.ckpt): now interrupted.ckpt.
+    checkpoint = InterruptibleModelCheckpoint(dirpath=tmp_path, filename="best-{step}", save_last=True,
+                                              save_on_exception=True, every_n_train_steps=100)  # fmt: skip
+    trainer = Trainer(max_steps=10, logger=False, callbacks=[checkpoint], enable_progress_bar=False,
+                      enable_model_summary=False)  # fmt: skip
+    with pytest.raises(RuntimeError, match="stopped"):
+        trainer.fit(_FailsAtStep(3), train_dataloaders=torch.utils.data.DataLoader(torch.zeros(10, 2)))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["interrupted.ckpt", "last.ckpt"]
+    for name in ("interrupted.ckpt", "last.ckpt"):
+        assert torch.load(tmp_path / name, map_location="cpu", weights_only=False)["global_step"] == 3

@@ -288,6 +288,18 @@ def test_metric_accumulation_equals_one_big_update(name: str, device: torch.devi
     )
 
 
+def test_mean_over_cases_sums_in_float64_after_moving(device: torch.device) -> None:
+    # Why the metrics keep their own sum/count states and not torchmetrics' MeanMetric: after .to(device) a
+    # MeanMetric casts updates to the default dtype (float32) even after set_dtype(torch.float64).
+    metric = RotationError().to(device)
+    errors = torch.tensor([1.0, 1e-7, 1e-7, 1e-7], dtype=torch.float32, device=device)
+    metric._accumulate(errors)
+    metric._accumulate(errors[:1] + 3.0)
+    assert metric.total.dtype == torch.float64 and metric.count.dtype == torch.int64
+    expected = (errors.double().sum() + (errors[:1].double() + 3.0).sum()) / 5
+    torch.testing.assert_close(metric.compute(), expected, atol=0, rtol=0)
+
+
 def test_success_rate_counts_strictly_below_threshold(device: torch.device) -> None:
     true = torch.eye(4, dtype=torch.float64, device=device).repeat(4, 1, 1)
     est = true.clone()
@@ -376,3 +388,28 @@ def test_nan_names_the_argument(argument: str) -> None:
     inputs[argument][0, 1] = float("nan")
     with pytest.raises(ValueError, match=f"{argument} must be finite"):
         target_registration_error(inputs["est"], inputs["true"], inputs["points"])
+
+
+def test_ct_grid_points_beyond_memory_is_refused_issue10() -> None:
+    # n_per_axis=10**11 failed in the allocator (RuntimeError) instead of being refused, naming the argument.
+    subject = read(torch.zeros(3, 3, 3))
+    with pytest.raises(ValueError, match=r"a grid of n_per_axis³ = 100000000000³ points needs at least"):
+        ct_grid_points(subject, n_per_axis=10**11)
+
+
+@pytest.mark.parametrize(("options", "match"), [({"sdd": 1e300}, "sdd must be"), ({"sdd": 1.0, "eps": 1e300}, "eps")])
+def test_double_geodesic_error_bounds_issue10(options: dict[str, float], match: str) -> None:
+    # An sdd (or eps) of 1e300 overflowed the squared rotation part into an inf error.
+    with pytest.raises(ValueError, match=match):
+        double_geodesic_error(torch.eye(4), torch.eye(4), **options)
+
+
+def test_projection_error_of_a_point_in_the_source_plane_issue10() -> None:
+    # A point beside the source, in its plane, projected to inf in both poses: an error of inf - inf = NaN.
+    est = torch.eye(4, dtype=torch.float64)
+    est[1, 3] = 600.0
+    true = est.clone()
+    true[0, 3] = 1.0
+    detector = Detector(1000.0, 6, 20.0, reorient=reorient_matrix("AP"))
+    error = projection_error_mm(est, true, torch.tensor([[10.0, 600.0, 0.0]], dtype=torch.float64), detector)
+    assert torch.isfinite(error).all() and error.item() > 1e9

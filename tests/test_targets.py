@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,14 @@ from PIL import Image
 
 from drreg import DRR
 from drreg.registration import pose_vectors_to_transform
-from drreg.targets import XRayTarget, check_target_size, preprocess, read_xray, synthetic_target
+from drreg.targets import (
+    XRayTarget,
+    check_target_contrast,
+    check_target_size,
+    preprocess,
+    read_xray,
+    synthetic_target,
+)
 from tests._phantoms import blob_subject
 
 
@@ -24,8 +32,10 @@ def write_dicom(
     monochrome1: bool = False,
     slope: float = 1.0,
     intercept: float = 0.0,
+    tags: dict[str, object] | None = None,
 ) -> Path:
-    """Write a (H, W) uint16 image as a DICOM X-ray (DX) file with pydicom, with the given tags."""
+    """Write a (H, W) uint16 image as a DICOM X-ray (DX) file with pydicom, with the given tags (``tags``: any
+    others by keyword, e.g. ``{"PixelSpacing": ["0", "0"]}``)."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -48,6 +58,8 @@ def write_dicom(
         dataset.ImagerPixelSpacing = [f"{spacing[0]:g}", f"{spacing[1]:g}"]
     if sdd is not None:
         dataset.DistanceSourceToDetector = f"{sdd:g}"
+    for keyword, value in (tags or {}).items():
+        setattr(dataset, keyword, value)
     dataset.PixelData = array.tobytes()
     dataset.save_as(path, enforce_file_format=True)
     return path
@@ -85,6 +97,38 @@ def test_read_dicom_tags(tmp_path):
     xray = read_xray(path)
     assert xray.pixel_spacing == (0.3, 0.2) and xray.sdd == 1100.0 and xray.path == path
     torch.testing.assert_close(xray.image[0, 0], pixels.float() * 2.0 - 5.0)
+
+
+@pytest.mark.parametrize(
+    ("tags", "key", "match"),
+    [
+        ({"PixelSpacing": ["0", "0"]}, "pixel_spacing", r"DICOM tag PixelSpacing of file .*x.dcm is '0\\0'"),
+        ({"ImagerPixelSpacing": ["0.2"]}, "pixel_spacing", r"ImagerPixelSpacing .* is '0.2', not two positive"),
+        ({"DistanceSourceToDetector": "-5"}, "sdd", r"DistanceSourceToDetector of file .*x.dcm is '-5'"),
+    ],
+    ids=["zero-spacing", "one-value", "negative-sdd"],
+)
+def test_unusable_dicom_tags_are_recorded_issue10(tmp_path, tags, key, match):
+    # An unusable detector tag (0\0 spacing) gives no value and a message naming tag, value and file, not a 0.0.
+    xray = read_xray(write_dicom(tmp_path / "x.dcm", (_ramp() * 10).to(torch.int32), tags=tags))
+    assert (xray.pixel_spacing if key == "pixel_spacing" else xray.sdd) is None
+    assert list(xray.tag_problems) == [key]
+    assert re.search(match, xray.tag_problems[key]), xray.tag_problems
+
+
+def test_dicom_detector_sources_follow_the_preprocessing_issue10(tmp_path):
+    # Where each detector value came from is kept: the tag, the file, and any crop or resize.
+    path = write_dicom(
+        tmp_path / "x.dcm",
+        (_ramp(8, 10) * 10).to(torch.int32),
+        sdd=1100.0,
+        tags={"ImagerPixelSpacing": ["0", "0"], "PixelSpacing": ["0.3", "0.2"]},
+    )
+    xray = read_xray(path).preprocess(crop=1, size=(3, 4))
+    assert xray.pixel_spacing == pytest.approx((0.3 * 6 / 3, 0.2 * 8 / 4)) and xray.tag_problems == {}
+    assert xray.sources["sdd"] == f"DICOM tag DistanceSourceToDetector of file {path}"
+    assert xray.sources["delx"].startswith(f"DICOM tag PixelSpacing of file {path} (unusable: DICOM tag Imager")
+    assert xray.sources["height"] == f"DICOM tag Rows of file {path} (cropped by 1 px, resized from 6x8 to 3x4)"
 
 
 def test_read_dicom_monochrome1_is_inverted(tmp_path):
@@ -181,6 +225,23 @@ def test_synthetic_target_renders_every_pixel():
     torch.testing.assert_close(synthetic_target(sparse, pose), dense(pose))
     with pytest.raises(TypeError, match="RigidTransform"):
         synthetic_target(dense, pose.matrix)
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (torch.full((1, 1, 8, 8), 7.0), r"target 2 is blank \(constant 7 over 8x8 pixels\)"),
+        (torch.zeros(1, 1, 8, 8), r"target 2 is blank \(constant 0"),
+        (1000.0 + torch.linspace(0, 0.01, 64).reshape(1, 1, 8, 8), r"target 2 is blank \(values 1000 to 1000.01"),
+        (torch.full((1, 1, 8, 8), math.nan), r"target 2 holds 64 NaN/inf pixel value\(s\) of 64"),
+    ],
+    ids=["constant", "zeros", "rounding-noise", "all-nan"],
+)
+def test_blank_targets_are_refused_issue10(image, match):
+    # A target without contrast gives every pose the same loss: refuse it, naming it, before any optimisation.
+    with pytest.raises(ValueError, match=match):
+        check_target_contrast(image, "target 2")
+    check_target_contrast(torch.rand(1, 1, 8, 8), "target 2")  # any real contrast passes
 
 
 def test_target_size_check_names_both_sizes():

@@ -2,19 +2,31 @@
 
 Camera frame: the X-ray source at the origin, the detector plane at ``z = sdd`` (mm). The pose
 ``camera_to_world`` and the subject's ``reorient`` matrix map it to world millimetres:
-``p_world = pose @ reorient @ p_camera`` (CONVENTIONS.md §3–4).
+``p_world = pose @ reorient @ p_camera`` (docs/conventions.md, "The camera" and "From camera to world").
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from drreg._checks import check_finite, check_shape
+from drreg._checks import check_bool, check_finite, check_integer, check_number, check_shape, check_tensor
 from drreg.geometry.pose import RigidTransform
 
-__all__ = ["Detector", "intrinsic_matrix"]
+__all__ = ["Detector", "intrinsic_matrix", "MIN_DISTANCE_MM", "MAX_DISTANCE_MM"]
+
+# The range of distances, spacings and offsets accepted (mm), 1 nm to 1000 km: far wider than any X-ray set-up, and
+# far inside where intrinsics (sdd / delx) or float32 ray lengths overflow into NaN pixels (issue 10).
+MIN_DISTANCE_MM = 1e-6
+MAX_DISTANCE_MM = 1e9
+_MIN_DEPTH_MM = 1e-9  # the depth below which a point counts as in the source plane (Detector.project)
+
+
+def _check_distance(value: object, name: str) -> float:
+    """``sdd``, ``delx`` or ``dely`` in [MIN_DISTANCE_MM, MAX_DISTANCE_MM]; ``x0``, ``y0`` within +-MAX_DISTANCE_MM."""
+    offset = name in ("x0", "y0")
+    number = check_number(value, name, positive=not offset, unit="mm")  # the usual wording for <= 0, NaN, "1020"
+    minimum = -MAX_DISTANCE_MM if offset else MIN_DISTANCE_MM
+    return check_number(number, name, minimum=minimum, maximum=MAX_DISTANCE_MM, unit="mm")
 
 
 def intrinsic_matrix(
@@ -34,10 +46,18 @@ def intrinsic_matrix(
         origin is the top-left corner of the image; columns run right-to-left in the camera x direction
         when ``reverse_x_axis`` (radiological view).
 
+    Raises:
+        ValueError: a distance or spacing outside [1e-6, 1e9] mm, an offset outside +-1e9 mm, a size that is not a
+            positive integer.
+
     Example:
         >>> intrinsic_matrix(1000.0, 1.0, 1.0, 100, 100)[0]
         tensor([-1000.,     0.,    50.], dtype=torch.float64)
     """
+    for name, value in (("sdd", sdd), ("delx", delx), ("dely", dely), ("x0", x0), ("y0", y0)):
+        _check_distance(value, name)
+    height, width = check_integer(height, "height", minimum=1), check_integer(width, "width", minimum=1)
+    check_bool(reverse_x_axis, "reverse_x_axis")
     sign_x = -1.0 if reverse_x_axis else 1.0
     return torch.tensor(
         [
@@ -69,6 +89,14 @@ class Detector(torch.nn.Module):
         ``reverse_x_axis``); pixels are numbered row-major, index ``r * W + c``.
     """
 
+    # Set by set_intrinsics_ (through setattr) and register_buffer, which the type checker cannot follow.
+    sdd: float
+    delx: float
+    dely: float
+    x0: float
+    y0: float
+    reorient: torch.Tensor
+
     def __init__(
         self,
         sdd: float,
@@ -82,7 +110,11 @@ class Detector(torch.nn.Module):
         reorient: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
-        self.reverse_x_axis = bool(reverse_x_axis)
+        # set_intrinsics_ reads None as "keep the current value", but a new detector has none (issue 10).
+        for name, value in (("sdd", sdd), ("delx", delx), ("x0", x0), ("y0", y0)):
+            _check_distance(value, name)
+        check_integer(height, "height", minimum=1, unit="pixels")
+        self.reverse_x_axis = check_bool(reverse_x_axis, "reverse_x_axis")
         self.height, self.width = 0, 0
         self.set_intrinsics_(
             sdd=sdd,
@@ -110,23 +142,19 @@ class Detector(torch.nn.Module):
         """Change some intrinsic parameters in place; the others keep their values.
 
         Raises:
-            ValueError: a size is not a positive integer, a distance or spacing is not positive and finite.
+            ValueError: a size is not a positive integer, a distance or spacing is outside [1e-6, 1e9] mm, an offset
+                outside +-1e9 mm.
         """
-        values = dict(sdd=sdd, delx=delx, dely=dely, x0=x0, y0=y0)
-        for name, value in values.items():
-            if value is None:
-                continue
-            value = float(value)
-            if not math.isfinite(value) or (name in ("sdd", "delx", "dely") and value <= 0):
-                kind = "a finite number" if name in ("x0", "y0") else "a positive number"
-                raise ValueError(f"{name} must be {kind} (mm), got {value}")
-            setattr(self, name, value)
+        # Check every value before setting any, so that a refused call leaves the detector as it was.
+        checked: dict[str, float | int] = {}
+        for name, value in dict(sdd=sdd, delx=delx, dely=dely, x0=x0, y0=y0).items():
+            if value is not None:
+                checked[name] = _check_distance(value, name)
         for name, value in dict(height=height, width=width).items():
-            if value is None:
-                continue
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer (pixels), got {value}")
-            setattr(self, name, int(value))
+            if value is not None:
+                checked[name] = check_integer(value, name, minimum=1, unit="pixels")
+        for name, value in checked.items():
+            setattr(self, name, value)
 
     @property
     def n_pixels(self) -> int:
@@ -160,7 +188,8 @@ class Detector(torch.nn.Module):
 
     def camera_to_world(self, pose: RigidTransform) -> RigidTransform:
         """Compose the subject's reorientation with the pose: ``pose @ reorient``, float64 (B, 4, 4)."""
-        return RigidTransform(pose.matrix.to(torch.float64) @ self.reorient.to(torch.float64))
+        # Unchecked: with orientation="PA" the reorientation, and so the camera frame, is mirrored (det = -1).
+        return RigidTransform.unchecked(pose.matrix.to(torch.float64) @ self.reorient.to(torch.float64))
 
     def forward(self, pose: RigidTransform, indices: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Rays from the source to pixel centres, in world millimetres.
@@ -193,8 +222,10 @@ class Detector(torch.nn.Module):
 
         Returns:
             (B, N, 2) continuous pixel coordinates ``(column, row)``, origin at the image's top-left corner
-            (a pixel centre sits at ``(c + 1/2, r + 1/2)``), in the dtype of ``points``.
+            (a pixel centre sits at ``(c + 1/2, r + 1/2)``), in the dtype of ``points``. A point within 1e-9 mm
+            of the source plane is projected as if at that depth: far off the detector, but finite.
         """
+        check_tensor(points, "points")
         if points.dim() == 2:
             points = points[None]
         check_shape(points, "_ N 3", "points")
@@ -203,9 +234,11 @@ class Detector(torch.nn.Module):
         camera = world_to_camera(points.to(torch.float64))
         pixels = torch.einsum("ij,bnj->bni", self.intrinsic, camera)
         depth = pixels[..., 2:]
-        # Clamp before dividing: points in the source plane (z = 0) have no finite projection.
-        tiny = torch.finfo(torch.float64).tiny
-        depth = torch.where(depth.abs() < tiny, tiny, depth)
+        # Clamp before dividing: points in the source plane (z = 0) have no projection. At least 1e-9 mm of depth
+        # (sign kept) sends them far off the detector but finitely: the clamp at float64's tiny gave inf, and a
+        # projection error of inf - inf = NaN (issue 10).
+        sign = torch.where(depth < 0, -1.0, 1.0).to(depth.dtype)
+        depth = torch.where(depth.abs() < _MIN_DEPTH_MM, sign * _MIN_DEPTH_MM, depth)
         return (pixels[..., :2] / depth).to(points.dtype)
 
     def extra_repr(self) -> str:

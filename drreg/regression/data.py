@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning.pytorch as pl
 import torch
@@ -28,12 +28,17 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 from typing_extensions import override
 
-from drreg._checks import check_integer
+from drreg._checks import check_integer, check_number
+from drreg._images import min_max_rescale
+from drreg._pixels import sample_pixel_indices
 from drreg.drr import DRR
 from drreg.geometry.pose import RigidTransform
 from drreg.regression.augment import SimToRealAugmentation
 from drreg.regression.sampling import PoseSampler, UniformPoseSampler
 from drreg.volume import EXAMPLE_VOLUME, load_volume
+
+if TYPE_CHECKING:
+    from lightning.fabric.utilities.data import AttributeDict
 
 __all__ = ["PoseDataset", "PoseRegressionDataModule", "load_volume", "rescale_images", "fill_sparse", "SPLITS"]
 
@@ -50,7 +55,8 @@ def _item_seed(seed: int, split: int, index: int) -> int:
 
 
 def rescale_images(images: torch.Tensor) -> torch.Tensor:
-    """Min-max rescale each image to ``[0, 1]`` (as :func:`drreg.targets.preprocess` with ``rescale=True``).
+    """Min-max rescale each image to ``[0, 1]``, its channels together (for one channel, as
+    :func:`drreg.targets.preprocess` with ``rescale=True``).
 
     Args:
         images: (B, C, H, W) images.
@@ -62,10 +68,7 @@ def rescale_images(images: torch.Tensor) -> torch.Tensor:
         >>> rescale_images(torch.tensor([[[[1.0, 3.0]]]]))
         tensor([[[[0., 1.]]]])
     """
-    low = images.flatten(1).amin(1)[:, None, None, None]
-    high = images.flatten(1).amax(1)[:, None, None, None]
-    # Clamp the range before dividing: a constant image maps to zeros, not NaN.
-    return (images - low) / (high - low).clamp_min(torch.finfo(images.dtype).eps)
+    return min_max_rescale(images, dims=tuple(range(1, images.dim())))  # each (C, H, W) element as a whole
 
 
 def fill_sparse(images: torch.Tensor, rendered: torch.Tensor) -> torch.Tensor:
@@ -111,8 +114,8 @@ class PoseDataset(Dataset):
     def __init__(self, sampler: PoseSampler, size: int, seed: int = 0, split: int = 0, offset: int = 0) -> None:
         self.sampler = sampler
         self.size = check_integer(size, "size", minimum=1)
-        self.seed = int(seed)
-        self.split = int(split)
+        self.seed = check_integer(seed, "seed", minimum=None)
+        self.split = check_integer(split, "split", minimum=0)
         self.offset = check_integer(offset, "offset", minimum=0)
 
     def __len__(self) -> int:
@@ -160,6 +163,11 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         ValueError: invalid sizes or ``p_subsample``, or (at ``setup``) a volume/detector the DRR rejects.
     """
 
+    if TYPE_CHECKING:
+        # save_hyperparameters() stores an AttributeDict; Lightning types hparams as any MutableMapping.
+        @property
+        def hparams(self) -> AttributeDict: ...
+
     def __init__(
         self,
         volume: str = EXAMPLE_VOLUME,
@@ -189,10 +197,9 @@ class PoseRegressionDataModule(pl.LightningDataModule):
             check_integer(value, name, minimum=1)
         for name, value in (("val_size", val_size), ("test_size", test_size), ("num_workers", num_workers)):
             check_integer(value, name, minimum=0)
-        if p_subsample is not None and not 0 < p_subsample <= 1:
-            raise ValueError(f"p_subsample must be in (0, 1], got {p_subsample}")
-        if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
-            raise ValueError(f"voxel_size must be a positive number of mm or None, got {voxel_size}")
+        check_number(p_subsample, "p_subsample", positive=True, maximum=1.0, allow_none=True)
+        check_number(voxel_size, "voxel_size", positive=True, allow_none=True, unit="mm")
+        check_integer(seed, "seed", minimum=None)
         # The sampler and augmentation are objects (the CLI records their configuration); a subject is data.
         ignore = ["sampler", "augmentation"] + ([] if isinstance(volume, (str, Path)) else ["volume"])
         self.save_hyperparameters(ignore=ignore)
@@ -305,7 +312,7 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         """
         if self.drr is None:
             self.setup("fit")
-        drr = self.drr
+        drr = cast(DRR, self.drr)  # setup has just built it
         pose = batch["pose"]
         if drr.device != pose.device:
             drr.to(pose.device)
@@ -314,8 +321,7 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         with torch.no_grad():
             if training and hp.p_subsample is not None and hp.p_subsample < 1:
                 count = max(1, int(n_pixels * hp.p_subsample))
-                indices = torch.randperm(n_pixels, generator=self._sparse_generator)[:count].sort().values
-                indices = indices.to(pose.device)
+                indices = sample_pixel_indices(n_pixels, count, generator=self._sparse_generator, device=pose.device)
                 image = drr(RigidTransform(pose), indices=indices)
                 rendered = torch.zeros(n_pixels, dtype=torch.bool, device=pose.device)
                 rendered[indices] = True

@@ -1,8 +1,9 @@
 """``PoseRegressionModule``: train a network to read a camera pose off an X-ray, with DRRs rendered on the fly.
 
 The math is in plain functions (:func:`geodesic_pose_loss`, :func:`warmup_cosine`, the networks in
-:mod:`drreg.regression.networks`); the module orchestrates: it predicts poses, adds an optional image term
-(the DRR at the predicted pose against the target, multiscale NCC), logs pose errors from
+:mod:`drreg.regression.networks`, whose image encoder is injected by ``class_path``); the module orchestrates:
+it predicts poses, adds an optional image term (the DRR at the predicted pose against the target, multiscale
+NCC), logs pose errors from
 :mod:`drreg.metrics`, and exposes what the :mod:`drreg.callbacks` need (:meth:`PoseRegressionModule.
 overlay_images`, :attr:`PoseRegressionModule.render_stats`).
 
@@ -16,16 +17,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning.pytorch as pl
 import torch
 import torchio
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
+from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.aggregation import CatMetric
 from typing_extensions import override
 
-from drreg._checks import check_integer
+from drreg._checks import check_integer, check_number
 from drreg.drr import DRR
 from drreg.geometry.pose import RigidTransform, rotation_geodesic_distance, translation_distance
 from drreg.losses import multiscale_ncc
@@ -39,14 +42,40 @@ from drreg.metrics import (
     translation_error_mm,
 )
 from drreg.regression.data import rescale_images
-from drreg.regression.networks import BUILTIN_BACKBONE, PoseRegressor
+from drreg.regression.networks import PoseRegressor
+
+if TYPE_CHECKING:
+    from lightning.fabric.utilities.data import AttributeDict
 
 __all__ = ["PoseRegressionModule", "geodesic_pose_loss", "warmup_cosine", "ARCHITECTURE_KEYS"]
 
-ARCHITECTURE_KEYS: tuple[str, ...] = ("parameterization", "convention", "backbone", "base_channels", "depths")
-"""Hyperparameters a checkpoint must share with the module that loads its weights."""
+ARCHITECTURE_KEYS: tuple[str, ...] = ("parameterization", "convention")
+"""Hyperparameters a checkpoint must share with the module that loads its weights (besides the network's layout:
+the names and shapes of its weights, which say whatever the encoder, injected or named by the shortcut)."""
 
 _OVERLAY_IMAGES = 4  # images kept from the last step for the overlay callback
+_PREFIX = "network."  # of the network's weights in the module's state dict
+_LISTED = 3  # differences named in a layout-mismatch message
+
+
+def _layout_mismatches(checkpoint_state: dict[str, Any], network_state: dict[str, torch.Tensor]) -> list[str]:
+    """How a checkpoint's network weights differ in names and shapes from a network's (empty if they match)."""
+    theirs = {k[len(_PREFIX) :]: tuple(v.shape) for k, v in checkpoint_state.items() if k.startswith(_PREFIX)}
+    ours = {k: tuple(v.shape) for k, v in network_state.items()}
+    if not theirs or theirs == ours:  # no network weights at all: nothing to compare
+        return []
+    missing, extra = sorted(ours.keys() - theirs.keys()), sorted(theirs.keys() - ours.keys())
+    shapes = [f"{k} {theirs[k]} vs {ours[k]}" for k in sorted(ours.keys() & theirs.keys()) if theirs[k] != ours[k]]
+    parts = [
+        f"{what}: {', '.join(names[:_LISTED])}{', ...' if len(names) > _LISTED else ''}"
+        for what, names in (
+            ("weights of other shapes (checkpoint vs this model)", shapes),
+            ("weights missing from the checkpoint", missing),
+            ("weights this model lacks", extra),
+        )
+        if names
+    ]
+    return [f"the network layout differs ({'; '.join(parts)})"]
 
 
 def geodesic_pose_loss(
@@ -74,8 +103,8 @@ def geodesic_pose_loss(
         tensor([1.])
     """
     angle = rotation_geodesic_distance(pred.rotation, true.rotation.to(pred.dtype))
-    pred_translation = (pred.rotation.mT @ pred.translation[..., None])[..., 0]
-    true_translation = (true.rotation.mT @ true.translation[..., None])[..., 0].to(pred.dtype)
+    pred_translation = pred.parameter_translation
+    true_translation = true.parameter_translation.to(pred.dtype)
     return rotation_weight * angle + translation_weight * translation_distance(pred_translation, true_translation)
 
 
@@ -109,10 +138,14 @@ class PoseRegressionModule(pl.LightningModule):
             :data:`~drreg.regression.networks.ROTATION_OUTPUT_SIZES`), e.g. ``"rotation_6d"``, ``"quaternion"``,
             ``"euler_angles"``, ``"se3_log_map"``.
         convention: Euler convention for ``"euler_angles"``.
-        backbone: ``"resnet"`` (drreg's) or ``"timm/<model>"`` (optional timm).
-        base_channels: first-stage channels of the built-in ResNet.
-        depths: blocks per stage of the built-in ResNet.
-        pretrained: pretrained timm weights.
+        encoder: the image encoder (an ``nn.Module`` with ``out_features``), given by ``class_path`` in a recipe:
+            :class:`~drreg.regression.networks.ResNetEncoder` (drreg's 1-channel ResNet),
+            :class:`~drreg.regression.networks.TimmEncoder` (optional timm), or your own. If ``None``, the one the
+            shortcut arguments below name (drreg's ResNet with 32 base channels and depths (2, 2, 2, 2) by default).
+        backbone: shortcut for ``encoder``: ``"resnet"`` or ``"timm/<model>"``; not with ``encoder``.
+        base_channels: shortcut: first-stage channels of the built-in ResNet; not with ``encoder``.
+        depths: shortcut: blocks per stage of the built-in ResNet; not with ``encoder``.
+        pretrained: shortcut: pretrained timm weights; not with ``encoder``.
         reference_pose: (4, 4) reference pose (camera to world, mm): the network predicts offsets from it
             (the CLI links it to the data module's sampler). Identity if ``None``.
         translation_scale: mm per unit of the translation head.
@@ -129,22 +162,34 @@ class PoseRegressionModule(pl.LightningModule):
         mtre_points_per_axis: the 3D mTRE uses an ``n³`` grid of CT points (:func:`drreg.metrics.ct_grid_points`).
 
     Raises:
-        ValueError: unknown parameterization, convention or backbone, bad weights; at fit time, an
-            ``init_checkpoint`` or a resumed checkpoint of another architecture or parameterization.
+        ValueError: unknown parameterization, convention or backbone, bad weights, an ``encoder`` together with a
+            shortcut argument; at fit time, an ``init_checkpoint`` or a resumed checkpoint of another network
+            layout or parameterization.
+        TypeError: an ``encoder`` that is not an ``nn.Module`` with an ``out_features``.
         ImportError: a timm backbone without timm.
+
+    Convention: with the ``drreg`` command (LightningCLI) the checkpoint's hyperparameters hold the encoder's
+    ``class_path`` and ``init_args``, and ``load_from_checkpoint`` rebuilds it; a module built in Python with an
+    encoder object stores that object (Lightning warns), so pass ``encoder=`` again to ``load_from_checkpoint``.
 
     Batch (see :mod:`drreg.regression.data`): ``image`` (B, 1, H, W) network input in ``[0, 1]``, ``pose``
     (B, 4, 4) true poses (optional in ``predict``), ``target`` (B, 1, H, W) clean DRRs for the image term.
     """
 
+    if TYPE_CHECKING:
+        # save_hyperparameters() stores an AttributeDict; Lightning types hparams as any MutableMapping.
+        @property
+        def hparams(self) -> AttributeDict: ...
+
     def __init__(
         self,
         parameterization: str = "rotation_6d",
         convention: str | None = None,
-        backbone: str = BUILTIN_BACKBONE,
-        base_channels: int = 32,
-        depths: Sequence[int] = (2, 2, 2, 2),
-        pretrained: bool = False,
+        encoder: nn.Module | None = None,
+        backbone: str | None = None,
+        base_channels: int | None = None,
+        depths: Sequence[int] | None = None,
+        pretrained: bool | None = None,
         reference_pose: list[list[float]] | None = None,
         translation_scale: float = 50.0,
         rotation_weight: float = 1.0,
@@ -164,23 +209,23 @@ class PoseRegressionModule(pl.LightningModule):
             ("image_loss_weight", image_loss_weight),
             ("weight_decay", weight_decay),
         ):
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be finite and >= 0, got {value}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
+            check_number(value, name, minimum=0.0)
+        check_number(lr, "lr", positive=True)
         check_integer(warmup_steps, "warmup_steps", minimum=0)
+        check_integer(mtre_points_per_axis, "mtre_points_per_axis", minimum=0)
         if init_checkpoint is not None and not Path(init_checkpoint).is_file():
             raise FileNotFoundError(f"init_checkpoint {init_checkpoint!r} does not exist")
         self.save_hyperparameters()
         self.network = PoseRegressor(
             parameterization,
             convention,
-            backbone,
-            base_channels,
-            tuple(depths),
-            pretrained,
+            encoder,
             reference_pose,
             translation_scale,
+            backbone=backbone,
+            base_channels=base_channels,
+            depths=depths,
+            pretrained=pretrained,
         )
         self.render_stats: dict[str, int] = {"drrs": 0, "rays": 0}
         self.drr: DRR | None = None
@@ -257,29 +302,29 @@ class PoseRegressionModule(pl.LightningModule):
 
         Raises:
             FileNotFoundError: no such file.
-            ValueError: the checkpoint's parameterization, convention, backbone, base_channels or depths differ.
+            ValueError: the checkpoint's parameterization or convention differ, or its network weights have other
+                names or shapes (another encoder).
         """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        self._check_architecture(checkpoint.get("hyper_parameters", {}), str(path))
-        prefix = "network."
-        weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+        self._check_architecture(checkpoint.get("hyper_parameters", {}), str(path), checkpoint.get("state_dict"))
+        weights = {k[len(_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(_PREFIX)}
         self.network.load_state_dict(weights)
 
-    def _check_architecture(self, hparams: dict[str, Any], source: str) -> None:
+    def _check_architecture(self, hparams: dict[str, Any], source: str, state_dict: dict[str, Any] | None) -> None:
         mismatches = []
         for key in ARCHITECTURE_KEYS:
             if key not in hparams:
                 continue
             theirs, ours = hparams[key], self.hparams[key]
-            if key == "depths":
-                theirs, ours = list(theirs), list(ours)
             if key == "convention" and self.hparams.parameterization != "euler_angles":
                 continue
             if theirs != ours:
                 mismatches.append(f"{key}={theirs!r} (checkpoint) vs {ours!r} (this model)")
+        if state_dict is not None:
+            mismatches += _layout_mismatches(state_dict, self.network.state_dict())
         if mismatches:
             raise ValueError(
                 f"checkpoint {source} was trained with another network: {'; '.join(mismatches)}. Use the "
@@ -288,10 +333,10 @@ class PoseRegressionModule(pl.LightningModule):
 
     @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self._check_architecture(checkpoint.get("hyper_parameters", {}), "being loaded")
+        self._check_architecture(checkpoint.get("hyper_parameters", {}), "being loaded", checkpoint.get("state_dict"))
 
     @override
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         total = 1
         if self._trainer is not None:
@@ -319,7 +364,8 @@ class PoseRegressionModule(pl.LightningModule):
         drrs, rays = batch_size, int(batch.get("rays", images[0].numel() * batch_size))
         predicted_images = None
         if hp.image_loss_weight > 0 and stage != "predict":
-            predicted_images = rescale_images(self.drr(pred).float())
+            # setup checks that a renderer is attached when the image term is on.
+            predicted_images = rescale_images(cast(DRR, self.drr)(pred).float())
             similarity = multiscale_ncc(predicted_images, batch["target"], list(hp.image_patch_sizes))
             image_loss = (1.0 - similarity).mean()
             loss = loss + hp.image_loss_weight * image_loss
@@ -342,7 +388,8 @@ class PoseRegressionModule(pl.LightningModule):
             self.log_dict(logs, batch_size=batch_size)
         else:
             self.log_dict(logs, batch_size=batch_size, sync_dist=True)
-            metrics = self._metrics[stage]
+            # Made in setup; the values are torchmetrics objects of different types.
+            metrics: Any = cast(torch.nn.ModuleDict, self._metrics)[stage]
             metrics["pose"].update(pred.matrix.detach(), true.matrix)
             metrics["rotation_errors"].update(rotation_errors)
             reference = self.reference.matrix.expand(batch_size, 4, 4)
@@ -363,7 +410,8 @@ class PoseRegressionModule(pl.LightningModule):
         return self._shared_step(batch, "test")
 
     def _log_epoch_metrics(self, stage: str) -> None:
-        metrics = self._metrics[stage]
+        # Made in setup; the values are torchmetrics objects of different types.
+        metrics: Any = cast(torch.nn.ModuleDict, self._metrics)[stage]
         if metrics["rotation_errors"].update_count == 0:
             return
         values = {f"{stage}/{name}": value.float() for name, value in metrics["pose"].compute().items()}

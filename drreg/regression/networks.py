@@ -1,11 +1,20 @@
-"""Pose-regression networks: a 1-channel ResNet (drreg's own) or a timm backbone, with rotation and translation heads.
+"""Pose-regression networks: an image encoder (any ``nn.Module``) with rotation and translation heads.
 
-A :class:`PoseRegressor` reads (B, 1, H, W) images and predicts a rotation in any parameterization of
-:func:`drreg.convert` and a translation. Its outputs are an *offset* from a reference pose, composed as the
-pose samplers compose theirs (:func:`drreg.regression.sampling.perturb`): the rotation head is initialised
-to the identity's parameters and the translation head to zero, so an untrained network predicts the
-reference pose, and the translation is predicted in units of ``translation_scale`` mm so that both heads see
-targets of order one.
+A :class:`PoseRegressor` reads (B, 1, H, W) images with its ``encoder`` and predicts a rotation in any
+parameterization of :func:`drreg.convert` and a translation. The encoder is injected, as Lightning configures
+swappable parts: drreg's 1-channel :class:`ResNetEncoder`, a :class:`TimmEncoder`, or any module that maps
+(B, 1, H, W) images to (B, F) features and says ``out_features = F``; in a recipe::
+
+    encoder:
+      class_path: drreg.regression.networks.ResNetEncoder
+      init_args: {base_channels: 16, depths: [1, 1, 1, 1]}
+
+The string ``backbone`` (``"resnet"``, ``"timm/<model>"``) stays as a shortcut (:func:`build_encoder`).
+
+The regressor's outputs are an *offset* from a reference pose, composed as the pose samplers compose theirs
+(:func:`drreg.regression.sampling.perturb`): the rotation head is initialised to the identity's parameters and
+the translation head to zero, so an untrained network predicts the reference pose, and the translation is
+predicted in units of ``translation_scale`` mm so that both heads see targets of order one.
 """
 
 from __future__ import annotations
@@ -17,9 +26,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from drreg._checks import check_choice, check_integer, check_shape
+from drreg._checks import check_integer, check_number, check_shape
+from drreg.geometry.parameterizations import check_parameterization as check_pose_parameterization
 from drreg.geometry.pose import POSE_PARAMETERIZATIONS, ROTATION_SIZES, RigidTransform, convert
-from drreg.geometry.rotations import EULER_CONVENTIONS
 from drreg.regression.sampling import perturb
 
 __all__ = [
@@ -30,6 +39,7 @@ __all__ = [
     "TimmEncoder",
     "PoseRegressor",
     "build_encoder",
+    "check_encoder",
     "check_parameterization",
 ]
 
@@ -56,11 +66,7 @@ def check_parameterization(parameterization: str, convention: str | None) -> Non
             "parameterization 'matrix' cannot be regressed (a free 3x3 output is not a rotation); "
             "use 'rotation_9d' (its projection onto SO(3)) or 'rotation_6d'"
         )
-    check_choice(parameterization, tuple(ROTATION_OUTPUT_SIZES), "parameterization")
-    if parameterization == "euler_angles":
-        if convention is None:
-            raise ValueError(f"euler_angles needs a convention; expected one of: {', '.join(EULER_CONVENTIONS)}")
-        check_choice(convention, EULER_CONVENTIONS, "Euler convention")
+    check_pose_parameterization(parameterization, convention, choices=tuple(ROTATION_OUTPUT_SIZES))
 
 
 # ------------------------------------------------------------------------------------------ backbones
@@ -112,9 +118,10 @@ class ResNetEncoder(nn.Module):
         self, in_channels: int = 1, base_channels: int = 32, depths: Sequence[int] = (2, 2, 2, 2), stem_stride: int = 1
     ) -> None:
         super().__init__()
-        depths = tuple(int(d) for d in depths)
-        check_integer(base_channels, "base_channels", minimum=1)
-        if not depths or any(d < 1 for d in depths):
+        depths = tuple(check_integer(d, "depths", minimum=1) for d in depths)
+        base_channels = check_integer(base_channels, "base_channels", minimum=1)
+        in_channels = check_integer(in_channels, "in_channels", minimum=1)
+        if not depths:
             raise ValueError(f"depths must be one or more positive block counts, got {depths}")
         if stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
@@ -179,35 +186,117 @@ def _import_timm(backbone: str):
 
 def build_encoder(
     backbone: str = BUILTIN_BACKBONE,
-    base_channels: int = 32,
-    depths: Sequence[int] = (2, 2, 2, 2),
+    base_channels: int | None = None,
+    depths: Sequence[int] | None = None,
     pretrained: bool = False,
-) -> nn.Module:
-    """The image encoder named by ``backbone``.
+) -> ResNetEncoder | TimmEncoder:
+    """The image encoder named by ``backbone``: the string shortcut for an injected ``encoder``.
 
     Args:
         backbone: ``"resnet"`` (drreg's :class:`ResNetEncoder`) or ``"timm/<model>"`` (a :class:`TimmEncoder`).
-        base_channels: first-stage channels of ``"resnet"``.
-        depths: blocks per stage of ``"resnet"``.
+        base_channels: first-stage channels of ``"resnet"`` (32 if ``None``).
+        depths: blocks per stage of ``"resnet"`` (``(2, 2, 2, 2)`` if ``None``).
         pretrained: pretrained timm weights (``"timm/..."`` only).
 
     Returns:
-        An ``nn.Module`` mapping (B, 1, H, W) to (B, F) features, with ``out_features = F``.
+        ``ResNetEncoder(1, base_channels, depths)`` or ``TimmEncoder(model, pretrained)``: an ``nn.Module``
+        mapping (B, 1, H, W) to (B, F) features, with ``out_features = F``.
 
     Raises:
-        ValueError: an unknown backbone name, or ``pretrained`` with the built-in backbone.
+        ValueError: an unknown backbone name, ``pretrained`` with the built-in backbone, or ``base_channels`` /
+            ``depths`` with a timm backbone.
         ImportError: a timm backbone without timm installed.
+
+    Example:
+        >>> build_encoder("resnet", base_channels=8, depths=(1, 1)).out_features
+        16
     """
+    _check_backbone(backbone)
     if backbone == BUILTIN_BACKBONE:
         if pretrained:
             raise ValueError(f"pretrained weights exist only for timm backbones, not {BUILTIN_BACKBONE!r}")
-        return ResNetEncoder(1, base_channels, depths)
-    if isinstance(backbone, str) and backbone.startswith(TIMM_PREFIX) and len(backbone) > len(TIMM_PREFIX):
-        return TimmEncoder(backbone[len(TIMM_PREFIX) :], pretrained)
-    raise ValueError(
-        f"unknown backbone {backbone!r}; expected {BUILTIN_BACKBONE!r} (built in) or "
-        f"'{TIMM_PREFIX}<model>' (a timm model, e.g. '{TIMM_PREFIX}resnet18')"
-    )
+        return ResNetEncoder(
+            1, 32 if base_channels is None else base_channels, (2, 2, 2, 2) if depths is None else depths
+        )
+    if base_channels is not None or depths is not None:
+        raise ValueError(
+            f"base_channels and depths shape the built-in backbone {BUILTIN_BACKBONE!r} only, not {backbone!r}"
+        )
+    return TimmEncoder(backbone[len(TIMM_PREFIX) :], pretrained)
+
+
+def _check_backbone(backbone: object) -> None:
+    if backbone == BUILTIN_BACKBONE:
+        return
+    if not (isinstance(backbone, str) and backbone.startswith(TIMM_PREFIX) and len(backbone) > len(TIMM_PREFIX)):
+        raise ValueError(
+            f"unknown backbone {backbone!r}; expected {BUILTIN_BACKBONE!r} (built in) or "
+            f"'{TIMM_PREFIX}<model>' (a timm model, e.g. '{TIMM_PREFIX}resnet18'), or give an encoder module instead"
+        )
+
+
+def _encoder_from_arguments(
+    encoder: nn.Module | None,
+    backbone: str | None = None,
+    base_channels: int | None = None,
+    depths: Sequence[int] | None = None,
+    pretrained: bool | None = None,
+) -> nn.Module:
+    """The ``encoder`` as given, or the one the shortcut arguments name (:func:`build_encoder`).
+
+    Raises:
+        ValueError: both an ``encoder`` and a shortcut argument (which would be ignored), or a bad shortcut.
+        TypeError: an ``encoder`` that is not an ``nn.Module`` with an ``out_features`` (:func:`check_encoder`).
+    """
+    shortcut = {
+        name: value
+        for name, value in (
+            ("backbone", backbone),
+            ("base_channels", base_channels),
+            ("depths", depths),
+            ("pretrained", pretrained),
+        )
+        if value is not None
+    }
+    if encoder is None:
+        return build_encoder(
+            BUILTIN_BACKBONE if backbone is None else backbone,
+            base_channels,
+            None if depths is None else tuple(depths),
+            bool(pretrained),
+        )
+    check_encoder(encoder)
+    if backbone is not None:
+        _check_backbone(backbone)  # an unknown name is named as such, before the conflict
+    if shortcut:
+        raise ValueError(
+            f"give either an encoder or the backbone shortcut, not both: got encoder={type(encoder).__name__} and "
+            f"{', '.join(f'{k}={v!r}' for k, v in shortcut.items())} (set those on the encoder itself, e.g. "
+            "--model.encoder.init_args.base_channels)"
+        )
+    return encoder
+
+
+def check_encoder(encoder: object) -> int:
+    """Return the feature size of an image encoder; raise ``TypeError`` unless it is one.
+
+    Args:
+        encoder: an ``nn.Module`` mapping (B, 1, H, W) images to (B, F) features, with an ``out_features`` attribute
+            ``F`` (a positive int), as :class:`ResNetEncoder` and :class:`TimmEncoder` have.
+
+    Raises:
+        TypeError: not an ``nn.Module``, or no positive integer ``out_features``.
+    """
+    if not isinstance(encoder, nn.Module):
+        hint = " (for a backbone name use backbone=...)" if isinstance(encoder, str) else ""
+        raise TypeError(f"encoder must be an nn.Module, got {type(encoder).__name__}{hint}")
+    features = getattr(encoder, "out_features", None)
+    if isinstance(features, bool) or not isinstance(features, int) or features < 1:
+        raise TypeError(
+            f"encoder {type(encoder).__name__} must have an out_features attribute, the size F of the (B, F) "
+            f"features it returns (a positive int), got {features!r}"
+        )
+    return features
 
 
 # ------------------------------------------------------------------------------------------ regressor
@@ -219,16 +308,21 @@ class PoseRegressor(nn.Module):
     Args:
         parameterization: rotation parameterization of the head (a key of :data:`ROTATION_OUTPUT_SIZES`).
         convention: Euler convention, for ``"euler_angles"``.
-        backbone: ``"resnet"`` or ``"timm/<model>"`` (see :func:`build_encoder`).
-        base_channels: first-stage channels of the built-in ResNet.
-        depths: blocks per stage of the built-in ResNet.
-        pretrained: pretrained timm weights.
+        encoder: the image encoder, (B, 1, H, W) to (B, F) features with ``out_features = F``
+            (:func:`check_encoder`), e.g. ``ResNetEncoder(base_channels=16)`` or ``TimmEncoder("resnet18")``;
+            if ``None``, the one the backbone shortcut names (drreg's default ResNet when that is unset too).
         reference_pose: (4, 4) reference pose (camera to world, mm) as a nested list or tensor; identity if
             ``None``.
         translation_scale: mm per unit of the translation head's output.
+        backbone: shortcut for ``encoder``: ``"resnet"`` or ``"timm/<model>"`` (see :func:`build_encoder`).
+        base_channels: shortcut: first-stage channels of the built-in ResNet (32 if unset).
+        depths: shortcut: blocks per stage of the built-in ResNet (``(2, 2, 2, 2)`` if unset).
+        pretrained: shortcut: pretrained timm weights.
 
     Raises:
-        ValueError: an unknown parameterization, convention or backbone, a bad reference or scale.
+        ValueError: an unknown parameterization, convention or backbone, a bad reference or scale, or both an
+            ``encoder`` and a shortcut argument.
+        TypeError: an ``encoder`` that is not an ``nn.Module`` with an ``out_features``.
         ImportError: a timm backbone without timm.
 
     Convention: :meth:`forward` returns the raw head outputs ``(rotation (B, k), translation (B, 3))`` with
@@ -237,26 +331,29 @@ class PoseRegressor(nn.Module):
     rotation ``R_ref R_Δ`` about the world origin and the parameter translation ``t_ref + t_Δ``.
 
     Example:
-        >>> net = PoseRegressor("rotation_6d", base_channels=8, depths=(1, 1))
+        >>> net = PoseRegressor("rotation_6d", encoder=ResNetEncoder(base_channels=8, depths=(1, 1)))
         >>> net.predict(torch.zeros(2, 1, 32, 32)).matrix.shape
         torch.Size([2, 4, 4])
     """
+
+    reference: torch.Tensor  # buffer (4, 4)
 
     def __init__(
         self,
         parameterization: str = "rotation_6d",
         convention: str | None = None,
-        backbone: str = BUILTIN_BACKBONE,
-        base_channels: int = 32,
-        depths: Sequence[int] = (2, 2, 2, 2),
-        pretrained: bool = False,
+        encoder: nn.Module | None = None,
         reference_pose: Sequence[Sequence[float]] | torch.Tensor | None = None,
         translation_scale: float = 50.0,
+        *,
+        backbone: str | None = None,
+        base_channels: int | None = None,
+        depths: Sequence[int] | None = None,
+        pretrained: bool | None = None,
     ) -> None:
         super().__init__()
         check_parameterization(parameterization, convention)
-        if not translation_scale > 0:
-            raise ValueError(f"translation_scale must be positive (mm), got {translation_scale}")
+        check_number(translation_scale, "translation_scale", positive=True, unit="mm")
         self.parameterization = parameterization
         self.convention = convention if parameterization == "euler_angles" else None
         self.translation_scale = float(translation_scale)
@@ -265,8 +362,8 @@ class PoseRegressor(nn.Module):
         if not torch.isfinite(reference).all():
             raise ValueError("reference_pose must be finite")
         self.register_buffer("reference", reference.to(torch.float32))
-        self.encoder = build_encoder(backbone, base_channels, depths, pretrained)
-        features = self.encoder.out_features
+        self.encoder = _encoder_from_arguments(encoder, backbone, base_channels, depths, pretrained)
+        features = check_encoder(self.encoder)
         self.rotation_head = nn.Linear(features, ROTATION_OUTPUT_SIZES[parameterization])
         self.translation_head = nn.Linear(features, 3)
         # Start at the reference pose: small weights, biases set to the identity offset's parameters.

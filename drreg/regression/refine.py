@@ -15,7 +15,7 @@ from lightning import Trainer
 
 from drreg._checks import check_finite, check_shape
 from drreg.geometry.pose import RigidTransform
-from drreg.registration import RegistrationData, RegistrationModule, downsample_targets
+from drreg.registration import Imaging, RegistrationData, RegistrationModule, downsample_targets
 from drreg.regression.data import rescale_images
 from drreg.regression.module import PoseRegressionModule
 
@@ -63,8 +63,8 @@ def predict_then_refine(
             prediction. ``None``: the network reads the images as they are.
         trainer: the ``Trainer`` for the refinement (a quiet CPU/GPU one with ``max_steps`` = the stages' steps by
             default).
-        **registration: further :class:`RegistrationModule` arguments (``loss``, ``scales``, ``stage_steps``,
-            ``p_subsample``, ...). ``initial_poses``, ``height`` and ``width`` come from the images and predictions.
+        **registration: further :class:`RegistrationModule` arguments (``loss``, ``schedule``, ``p_subsample``,
+            ...). ``initial_poses`` and ``imaging`` come from the predictions, the images and the arguments above.
 
     Returns:
         ``{"predicted": RigidTransform (T, 4, 4), "refined": RigidTransform (T, 4, 4), "results": dict}`` with
@@ -78,21 +78,14 @@ def predict_then_refine(
     check_finite(images, "images")
     if true_poses is not None and len(true_poses) != len(images):
         raise ValueError(f"{len(true_poses)} true poses for {len(images)} images")
-    for key in ("initial_poses", "height", "width"):
+    for key in ("initial_poses", "imaging"):
         if key in registration:
             raise ValueError(f"{key} comes from the images and the network's predictions; do not pass it")
     predicted = _predict(model, images, network_input_size)
-    registration.setdefault("write_results", False)  # returned below; give output=... to also write them
-    module = RegistrationModule(
-        initial_poses=predicted.matrix.cpu(),
-        volume=volume,
-        sdd=sdd,
-        height=int(images.shape[-2]),
-        width=int(images.shape[-1]),
-        delx=delx,
-        dely=dely,
-        **registration,
-    )
+    registration.setdefault("results_writer", False)  # returned below; give a ResultsWriter to also write them
+    height, width = int(images.shape[-2]), int(images.shape[-1])
+    imaging = Imaging(volume=volume, sdd=sdd, height=height, width=width, delx=delx, dely=dely)
+    module = RegistrationModule(initial_poses=predicted.matrix.cpu(), imaging=imaging, **registration)
     data = RegistrationData.from_tensors(images.float().cpu(), true_poses=true_poses)
     if trainer is None:
         trainer = Trainer(

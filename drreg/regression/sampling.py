@@ -23,15 +23,15 @@ Randomness comes from an explicit ``torch.Generator`` (CPU); poses are float64 o
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
 
-from drreg._checks import check_choice, check_integer
+from drreg._checks import check_choice, check_integer, check_number
 from drreg.geometry.pose import RigidTransform, convert, pose_vectors_to_transform, se3_exp_map
 from drreg.geometry.rotations import EULER_CONVENTIONS
+from drreg.geometry.se3 import homogeneous
 
 __all__ = [
     "PoseSampler",
@@ -98,12 +98,12 @@ def perturb(reference: RigidTransform, offset: RigidTransform) -> RigidTransform
         >>> perturb(ref, offset.to(torch.float64)).translation
         tensor([[  1., 852.,   3.]], dtype=torch.float64)
     """
-    ref = reference.matrix.to(device=offset.device, dtype=offset.dtype)
-    rotation_ref = ref[:, :3, :3]
-    translation_ref = rotation_ref.mT @ ref[:, :3, 3:]  # (B, 3, 1) parameter translation t_ref
+    ref = RigidTransform.unchecked(reference.matrix.to(device=offset.device, dtype=offset.dtype))
+    rotation_ref = ref.rotation
+    translation_ref = ref.parameter_translation[..., None]  # (B, 3, 1)
     rotation = rotation_ref @ offset.rotation
     translation = rotation @ translation_ref + rotation_ref @ offset.translation[..., None]
-    return RigidTransform(_homogeneous(rotation, translation[..., 0]))
+    return RigidTransform(homogeneous(rotation, translation[..., 0]))
 
 
 def pose_offset(reference: RigidTransform, pose: RigidTransform) -> RigidTransform:
@@ -116,12 +116,12 @@ def pose_offset(reference: RigidTransform, pose: RigidTransform) -> RigidTransfo
     Returns:
         B offsets ``[[R_ref^T R, R_ref^T R (t - t_ref)], [0, 1]]`` (``t``, ``t_ref`` the parameter translations).
     """
-    ref = reference.matrix.to(device=pose.device, dtype=pose.dtype)
-    rotation_ref = ref[:, :3, :3]
-    translation_ref = rotation_ref.mT @ ref[:, :3, 3:]
-    translation = pose.rotation.mT @ pose.translation[..., None]
+    ref = RigidTransform.unchecked(reference.matrix.to(device=pose.device, dtype=pose.dtype))
+    rotation_ref = ref.rotation
+    translation_ref = ref.parameter_translation[..., None]  # (B, 3, 1)
+    translation = pose.parameter_translation[..., None]
     rotation = rotation_ref.mT @ pose.rotation
-    return RigidTransform(_homogeneous(rotation, (rotation @ (translation - translation_ref))[..., 0]))
+    return RigidTransform(homogeneous(rotation, (rotation @ (translation - translation_ref))[..., 0]))
 
 
 class PoseSampler(ABC):
@@ -268,16 +268,8 @@ class NormalPoseSampler(PoseSampler):
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _homogeneous(rotation: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:
-    """(B, 3, 3) and (B, 3) -> (B, 4, 4)."""
-    top = torch.cat((rotation, translation[..., None]), -1)
-    bottom = torch.zeros_like(top[:, :1, :])
-    bottom[:, 0, 3] = 1.0
-    return torch.cat((top, bottom), -2)
-
-
 def _vector(values: Sequence[float], name: str) -> torch.Tensor:
-    vector = torch.as_tensor([float(v) for v in values], dtype=torch.float64)
+    vector = torch.as_tensor([check_number(v, name) for v in values], dtype=torch.float64)
     if vector.shape != (3,):
         raise ValueError(f"{name} must have 3 values, got {len(vector)}")
     if not torch.isfinite(vector).all():
@@ -302,11 +294,9 @@ def _ranges(ranges: Sequence[_Range], name: str) -> torch.Tensor:
 
 
 def _std(std: float | Sequence[float], name: str) -> torch.Tensor:
-    values = [float(std)] * 3 if isinstance(std, (int, float)) else [float(s) for s in std]
+    values = [check_number(s, name, minimum=0.0) for s in ([std] * 3 if isinstance(std, (int, float, str)) else std)]
     if len(values) != 3:
         raise ValueError(f"{name} must be one number or three, got {len(values)}")
-    if not all(math.isfinite(v) and v >= 0 for v in values):
-        raise ValueError(f"{name} must be finite and >= 0, got {values}")
     return torch.tensor(values, dtype=torch.float64)
 
 

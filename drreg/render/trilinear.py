@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 
 from drreg.render._chunks import ray_chunks, rays_per_chunk
-from drreg.render.siddon import _direction
+from drreg.render.siddon import ray_direction
 
 __all__ = ["trilinear", "alpha_range"]
 
@@ -35,7 +35,7 @@ __all__ = ["trilinear", "alpha_range"]
 _BYTES_PER_SAMPLE = 160
 
 
-def alpha_range(shape: tuple[int, int, int], source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def alpha_range(shape: tuple[int, ...], source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Smallest entry and largest exit ray parameter over all rays (DiffDRR's slab test).
 
     Args:
@@ -54,7 +54,7 @@ def alpha_range(shape: tuple[int, int, int], source: torch.Tensor, target: torch
         smallest entry, the largest exit), so every ray is sampled at the same parameters.
     """
     source, target = torch.broadcast_tensors(source, target)
-    direction = _direction(source, target)
+    direction = ray_direction(source, target)
     size = torch.tensor(shape, dtype=source.dtype, device=source.device)
     low = (-0.5 - source) / direction
     high = (size + 0.5 - source) / direction
@@ -65,12 +65,12 @@ def alpha_range(shape: tuple[int, int, int], source: torch.Tensor, target: torch
     return torch.stack([entry.min(), exit_.max()])
 
 
-def _unit_steps(n_points: int, like: torch.Tensor) -> torch.Tensor:
+def unit_steps(n_points: int, like: torch.Tensor) -> torch.Tensor:
     """``linspace(0, 1, n_points)`` made as DiffDRR makes it (default dtype, CPU), then cast like ``like``."""
     return torch.linspace(0, 1, n_points).to(dtype=like.dtype, device=like.device)
 
 
-def _alphas(unit: torch.Tensor, alpha_bounds: torch.Tensor) -> torch.Tensor:
+def sample_alphas(unit: torch.Tensor, alpha_bounds: torch.Tensor) -> torch.Tensor:
     """The sample parameters ``unit * (alpha_max - alpha_min) + alpha_min``."""
     return unit * (alpha_bounds[1] - alpha_bounds[0]) + alpha_bounds[0]
 
@@ -97,7 +97,7 @@ def _nearest_labels(labels: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 def _march(density, labels, n_channels, source, target, alphas, step):
     """Per-ray sums (R, C) of the samples at parameters ``alphas`` (S,), times ``step``."""
-    points = source[:, None] + alphas[None, :, None] * _direction(source, target)[:, None]
+    points = source[:, None] + alphas[None, :, None] * ray_direction(source, target)[:, None]
     samples = _sample(density, points)
     if labels is None:
         return samples.sum(dim=-1, keepdim=True) * step.to(samples.dtype)
@@ -106,7 +106,7 @@ def _march(density, labels, n_channels, source, target, alphas, step):
     return out.scatter_add(1, channels, samples) * step.to(samples.dtype)
 
 
-def _step(alpha_bounds: torch.Tensor, n_points: int) -> torch.Tensor:
+def sample_step(alpha_bounds: torch.Tensor, n_points: int) -> torch.Tensor:
     """The rectangle-rule weight ``(alpha_max - alpha_min) / (n_points - 1)``."""
     return (alpha_bounds[1] - alpha_bounds[0]) / (n_points - 1)
 
@@ -116,8 +116,8 @@ class _ChunkedMarch(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, density, source, target, alpha_bounds, labels, n_channels, n_points, memory_budget):
-        alphas = _alphas(_unit_steps(n_points, alpha_bounds), alpha_bounds)
-        step = _step(alpha_bounds, n_points)
+        alphas = sample_alphas(unit_steps(n_points, alpha_bounds), alpha_bounds)
+        step = sample_step(alpha_bounds, n_points)
         chunk = rays_per_chunk(_BYTES_PER_SAMPLE * n_points, len(target), memory_budget)
         channels = 1 if labels is None else n_channels
         out = torch.empty(len(target), channels, dtype=density.dtype, device=density.device)
@@ -133,7 +133,7 @@ class _ChunkedMarch(torch.autograd.Function):
         n_channels, n_points, chunk = ctx.settings
         grads = [torch.zeros_like(density), torch.zeros_like(source), torch.zeros_like(target)]
         grad_bounds = torch.zeros_like(alpha_bounds)
-        unit = _unit_steps(n_points, alpha_bounds)
+        unit = unit_steps(n_points, alpha_bounds)
         for rays in ray_chunks(len(target), chunk):
             with torch.enable_grad():
                 inputs = [
@@ -142,17 +142,17 @@ class _ChunkedMarch(torch.autograd.Function):
                     target[rays].detach().requires_grad_(),
                     alpha_bounds.detach().requires_grad_(),
                 ]
-                alphas = _alphas(unit, inputs[3])
-                step = _step(inputs[3], n_points)
+                alphas = sample_alphas(unit, inputs[3])
+                step = sample_step(inputs[3], n_points)
                 out = _march(inputs[0], labels, n_channels, inputs[1], inputs[2], alphas, step)
                 wanted = [x for x in inputs if x.requires_grad]
                 partial = torch.autograd.grad(out, wanted, grad_out[rays])
-            partial = dict(zip([id(x) for x in wanted], partial))
+            by_id = dict(zip([id(x) for x in wanted], partial))
             if ctx.needs_input_grad[0]:
-                grads[0] += partial[id(inputs[0])]
-            grads[1][rays] = partial[id(inputs[1])]
-            grads[2][rays] = partial[id(inputs[2])]
-            grad_bounds += partial[id(inputs[3])]
+                grads[0] += by_id[id(inputs[0])]
+            grads[1][rays] = by_id[id(inputs[1])]
+            grads[2][rays] = by_id[id(inputs[2])]
+            grad_bounds += by_id[id(inputs[3])]
         return grads[0], grads[1], grads[2], grad_bounds, None, None, None, None
 
 

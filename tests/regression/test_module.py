@@ -17,9 +17,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from drreg import DRR, RigidTransform, convert
 from drreg.callbacks import PoseWriter
+from drreg.registration import CoarseToFine
 from drreg.regression import (
     PoseRegressionDataModule,
     PoseRegressionModule,
+    ResNetEncoder,
     UniformPoseSampler,
     geodesic_pose_loss,
     rescale_images,
@@ -176,6 +178,22 @@ def test_checkpoint_of_another_parameterization_is_refused(subject, tmp_path):
         _module(data, init_checkpoint=str(tmp_path / "missing.ckpt"))
 
 
+def test_checkpoint_of_another_encoder_is_refused_and_the_same_layout_loads(subject, tmp_path):
+    data = _data(subject)
+    path = tmp_path / "narrow.ckpt"
+    narrow = _module(data)  # the shortcut: base_channels=8, depths=(1, 1)
+    torch.save({"hyper_parameters": dict(narrow.hparams), "state_dict": narrow.state_dict()}, path)
+    with pytest.raises(ValueError, match=r"the network layout differs \(weights of other shapes .* \(8,\) vs \(16,\)"):
+        _module(data, base_channels=16).load_network_weights(path)
+    with pytest.raises(ValueError, match="weights missing from the checkpoint: encoder.stages.2"):
+        _module(data, depths=(1, 1, 1)).load_network_weights(path)
+    # The same layout given by class_path (an injected encoder) loads the shortcut's weights.
+    injected = _module(data, base_channels=None, depths=None, encoder=ResNetEncoder(base_channels=8, depths=(1, 1)))
+    injected.load_network_weights(path)
+    for name, weight in narrow.network.state_dict().items():
+        assert torch.equal(injected.network.state_dict()[name], weight), name
+
+
 # ----------------------------------------------------------------------------------------------------- predict
 
 
@@ -199,8 +217,9 @@ def test_predict_then_refine_reaches_sub_millimetre(subject):
     true.matrix[0, :3, 3] += torch.tensor([4.0, 0.0, -3.0], dtype=torch.float64)
     data.setup("fit")
     images = data.drr(true)
-    out = predict_then_refine(module, images, subject, sdd=1020.0, delx=4.0, true_poses=true,
-                              scales=[0.5, 1.0], stage_steps=[60, 60], p_subsample=None)  # fmt: skip
+    schedule = CoarseToFine(scales=[0.5, 1.0], stage_steps=[60, 60])
+    out = predict_then_refine(module, images, subject, sdd=1020.0, delx=4.0, true_poses=true, schedule=schedule,
+                              p_subsample=None)  # fmt: skip
     assert float(out["predicted_errors"]["mtre_mm"][0]) > 3.0
     assert out["results"]["targets"][0]["errors"]["mtre_mm"] < 1.0
     assert out["refined"].matrix.shape == (1, 4, 4)
@@ -266,5 +285,5 @@ def test_predict_then_refine_resizes_for_the_network(subject):
     with torch.no_grad():
         expected = module(rescale_images(torch.nn.functional.avg_pool2d(fine.float(), 2))).matrix.double()
     out = predict_then_refine(module, fine, subject, sdd=1020.0, delx=4.0, network_input_size=(32, 32),
-                              scales=[1.0], stage_steps=[1], p_subsample=None)  # fmt: skip
+                              schedule=CoarseToFine(stage_steps=[1]), p_subsample=None)  # fmt: skip
     torch.testing.assert_close(out["predicted"].matrix, expected)

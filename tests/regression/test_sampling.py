@@ -72,7 +72,7 @@ def test_normal_sampler_has_the_requested_spread():
         (lambda: UniformPoseSampler(((10.0, -10.0), (0, 1), (0, 1))), r"rotation_range_deg\[0\] has min > max"),
         (lambda: UniformPoseSampler(translation_range_mm=((0, 1), (0, 1))), "three"),
         (lambda: UniformPoseSampler(convention="ABC"), "Euler convention"),
-        (lambda: NormalPoseSampler(rotation_std_deg=-1.0), "finite and >= 0"),
+        (lambda: NormalPoseSampler(rotation_std_deg=-1.0), "rotation_std_deg must be a finite number >= 0"),
         (lambda: reference_pose((0.0, float("nan"), 0.0)), "finite"),
     ],
 )

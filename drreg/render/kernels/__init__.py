@@ -5,19 +5,24 @@ The ops have the semantics of the pure-torch references in :mod:`drreg.render.si
 gradients). Each op computes, for flat rays in voxel-index coordinates, the per-ray sums (R, C) *before*
 the multiplication by the ray length, exactly like the reference functions.
 
-Kernel modules, imported lazily so that numba/triton are only needed when used:
+Kernel modules, imported lazily so that numba/triton are only needed when used, one set per device type and
+one module per method (``traversal``: the ray primitives the kernels share; ``siddon``, ``trilinear``: the
+kernels; ``host``: tensor conversion, launches and the interface below):
 
-- ``_numba.py`` (CPU tensors) and ``_triton.py`` (CUDA tensors) each provide::
+- ``_numba_traversal.py``, ``_numba_siddon.py``, ``_numba_trilinear.py``, ``_numba_host.py`` (CPU tensors);
+- ``_triton_traversal.py``, ``_triton_siddon.py``, ``_triton_trilinear.py``, ``_triton_host.py`` (CUDA tensors).
+
+Each host module provides::
 
     siddon_forward(density, source, target, labels, n_channels) -> (R, C)
-    siddon_backward(grad_out, density, source, target, labels, n_channels, need_density, need_rays)
+    siddon_backward(grad_out, density, source, target, labels, n_channels, *, need_density, need_rays)
         -> (grad_density (X, Y, Z) | empty, grad_source (R, 3) | empty, grad_target (R, 3) | empty)
     trilinear_forward(density, source, target, alpha_bounds, labels, n_channels, n_points) -> (R, C)
-    trilinear_backward(grad_out, density, source, target, alpha_bounds, labels, n_channels, n_points,
+    trilinear_backward(grad_out, density, source, target, alpha_bounds, labels, n_channels, n_points, *,
                        need_density, need_rays)
         -> (grad_density | empty, grad_source | empty, grad_target | empty, grad_alpha_bounds (2,) | empty)
 
-  ``labels`` is an (X, Y, Z) int64 tensor or an empty tensor (no channels; then C = 1).
+``labels`` is an (X, Y, Z) int64 tensor or an empty tensor (no channels; then C = 1).
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ import warnings
 import torch
 
 __all__ = [
-    "fused_supported",
     "fused_unavailable_reason",
     "kernel_load_error",
     "warn_fallback_once",
@@ -37,7 +41,11 @@ __all__ = [
     "trilinear_fused",
 ]
 
-_MODULES = {"cpu": ("numba", "drreg.render.kernels._numba"), "cuda": ("triton", "drreg.render.kernels._triton")}
+# Device type -> (package the kernels need, host module of the kernels).
+_MODULES = {
+    "cpu": ("numba", "drreg.render.kernels._numba_host"),
+    "cuda": ("triton", "drreg.render.kernels._triton_host"),
+}
 _INSTALL = {
     "cpu": "numba is a dependency of drreg: `pip install 'numba>=0.59'` (or reinstall drreg) restores it",
     "cuda": "triton comes with the CUDA builds of torch on Linux; otherwise `pip install 'drreg[triton]'`",
@@ -60,18 +68,25 @@ def _load_error(device_type: str) -> str | None:
     return None
 
 
+@torch.compiler.assume_constant_result  # torch.compile evaluates it once while tracing (it imports a module)
+def _cached_load_error(device_type: str) -> str | None:
+    return _load_error(device_type) if device_type in _MODULES else None
+
+
 def kernel_load_error(device: torch.device) -> str | None:
     """Why the fused kernels of ``device`` exist but cannot be loaded here, or ``None`` (loaded, or no kernel).
 
     The kernel module is imported on the first call for a device type (numba on ``cpu``, triton on ``cuda``)
     and the answer is cached.
     """
-    return _load_error(device.type) if device.type in _MODULES else None
+    return _cached_load_error(device.type)
 
 
 def warn_fallback_once(device: torch.device) -> None:
     """Warn (once per device type and process) that ``backend="auto"`` renders with the slow torch reference
     because the fused kernels of ``device`` cannot be loaded; says why and what to install."""
+    if torch.compiler.is_compiling():  # a warning breaks a fullgraph trace; the eager calls before it warned
+        return
     error = kernel_load_error(device)
     if error is None or device.type in _WARNED:
         return
@@ -97,17 +112,23 @@ def fused_unavailable_reason(density: torch.Tensor) -> str | None:
     return kernel_load_error(density.device)
 
 
-def fused_supported(density: torch.Tensor) -> bool:
-    """True when :func:`fused_unavailable_reason` has nothing against rendering ``density`` fused."""
-    return fused_unavailable_reason(density) is None
-
-
 def _kernels(device: torch.device):
     return importlib.import_module(_MODULES[device.type][1])
 
 
 def _no_labels(labels: torch.Tensor | None, density: torch.Tensor) -> torch.Tensor:
     return torch.empty(0, dtype=torch.long, device=density.device) if labels is None else labels
+
+
+def _fake_gradients(
+    density: torch.Tensor, source: torch.Tensor, target: torch.Tensor, need_density: bool, need_rays: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # The (density, source, target) gradients both backward ops return: float32 density, rays in their own dtype.
+    return (
+        density.new_empty(density.shape, dtype=torch.float32) if need_density else density.new_empty(0),
+        source.new_empty(source.shape) if need_rays else source.new_empty(0),
+        target.new_empty(target.shape) if need_rays else target.new_empty(0),
+    )
 
 
 # -- Siddon ----------------------------------------------------------------------------------------------
@@ -137,18 +158,13 @@ def _siddon_backward_op(
     need_rays: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return _kernels(density.device).siddon_backward(
-        grad_out, density, source, target, labels, n_channels, need_density, need_rays
+        grad_out, density, source, target, labels, n_channels, need_density=need_density, need_rays=need_rays
     )
 
 
 @_siddon_backward_op.register_fake
 def _(grad_out, density, source, target, labels, n_channels, need_density, need_rays):
-    empty = density.new_empty(0)
-    return (
-        density.new_empty(density.shape, dtype=torch.float32) if need_density else empty,
-        source.new_empty(source.shape) if need_rays else source.new_empty(0),
-        target.new_empty(target.shape) if need_rays else target.new_empty(0),
-    )
+    return _fake_gradients(density, source, target, need_density, need_rays)
 
 
 def _siddon_setup(ctx, inputs, output):
@@ -225,16 +241,23 @@ def _trilinear_backward_op(
     need_rays: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     return _kernels(density.device).trilinear_backward(
-        grad_out, density, source, target, alpha_bounds, labels, n_channels, n_points, need_density, need_rays
+        grad_out,
+        density,
+        source,
+        target,
+        alpha_bounds,
+        labels,
+        n_channels,
+        n_points,
+        need_density=need_density,
+        need_rays=need_rays,
     )
 
 
 @_trilinear_backward_op.register_fake
 def _(grad_out, density, source, target, alpha_bounds, labels, n_channels, n_points, need_density, need_rays):
     return (
-        density.new_empty(density.shape, dtype=torch.float32) if need_density else density.new_empty(0),
-        source.new_empty(source.shape) if need_rays else source.new_empty(0),
-        target.new_empty(target.shape) if need_rays else target.new_empty(0),
+        *_fake_gradients(density, source, target, need_density, need_rays),
         alpha_bounds.new_empty(2) if need_rays else alpha_bounds.new_empty(0),
     )
 

@@ -1,4 +1,4 @@
-"""Parity of the Triton kernels (``drreg/render/kernels/_triton.py``) with the torch references, values and gradients.
+"""Parity of the Triton kernels (``drreg/render/kernels/_triton_*.py``) with the torch references (values, gradients).
 
 Two groups:
 
@@ -6,6 +6,8 @@ Two groups:
   in a child pytest process started by :func:`test_interpreter_parity`;
 - ``@pytest.mark.gpu`` tests (CUDA, realistic sizes, compiled kernels through the ``drreg::`` custom ops), skipped
   visibly without a CUDA device.
+
+Both hold the kernels to the references with :class:`tests.render._parity.Parity`, as ``test_numba.py`` does.
 
 Why a child process: triton (checked for 3.9) fixes interpreter mode per process at ``import triton``. It reads
 ``TRITON_INTERPRET`` whenever ``@triton.jit`` decorates a function, and its own standard library (``tl.max``,
@@ -37,19 +39,27 @@ import torch  # noqa: E402
 import drreg.render.kernels  # noqa: E402
 from drreg.render.siddon import siddon  # noqa: E402
 from drreg.render.trilinear import alpha_range, trilinear  # noqa: E402
-from tests._tolerances import ATOL, RTOL, relative_l2  # noqa: E402
+from tests._tolerances import relative_l2  # noqa: E402
+from tests.render._parity import (  # noqa: E402
+    Parity,
+    Result,
+    assert_bitwise_equal,
+    stable_sort,
+    value_and_grads,
+)
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
 
 if INTERPRETER_CHILD:
-    from drreg.render.kernels import _triton as kernels
+    from drreg.render.kernels import _triton_host as kernels
+    from drreg.render.kernels import _triton_siddon
 
 SHAPE = (6, 5, 4)
 N_RAYS = 16
 N_POINTS = 8
 N_CHANNELS = 3
 NO_LABELS = torch.empty(0, dtype=torch.long)
-F32 = {"atol": ATOL[torch.float32], "rtol": RTOL[torch.float32]}
+PARITY = Parity()
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (GPU parity tests)")
 
 
@@ -72,24 +82,12 @@ def _volume(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return density, labels
 
 
-def _reference_grads(render, density, source, target, *extra, grad_out):
-    """Value and gradients of a torch reference (density, source, target, extra tensors that require grad)."""
-    leaves = [x.detach().clone().requires_grad_() for x in (density, source, target, *extra)]
-    out = render(*leaves)
-    out.backward(grad_out)
-    return out.detach(), [x.grad for x in leaves]
-
-
-def _assert_close(actual, expected, atol=F32["atol"], rtol=F32["rtol"]):
-    torch.testing.assert_close(actual.double(), expected.double(), atol=atol, rtol=rtol)
-
-
 # -- the child process --------------------------------------------------------------------------------------------
 
 
 def test_interpreter_parity():
     """Runs this module's ``interpreted_*`` checks under the Triton interpreter in a child pytest process."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, _CHILD_FLAG: "1", "TRITON_INTERPRET": "1"}
     command = [sys.executable, "-m", "pytest", str(Path(__file__).resolve()), "-q", "-p", "no:cacheprovider"]
     command += ["-o", "python_functions=interpreted_*", "-o", "addopts=", "-rfE"]
@@ -102,7 +100,7 @@ def test_interpreter_parity():
 def interpreted_isolation():
     from triton.runtime.interpreter import InterpretedFunction
 
-    assert isinstance(kernels._siddon_kernel, InterpretedFunction)
+    assert isinstance(_triton_siddon.siddon_kernel, InterpretedFunction)
     assert os.environ["TRITON_INTERPRET"] == "1"
 
 
@@ -117,7 +115,7 @@ def interpreted_siddon_matches_reference(float64_traversal, ray_dtype, with_labe
     source, target = _rays(1, dtype=ray_dtype)
     labels, n_channels = (labels, N_CHANNELS) if with_labels else (None, 1)
     grad_out = torch.randn(N_RAYS, n_channels, generator=torch.Generator().manual_seed(2))
-    expected, (grad_density, grad_source, grad_target) = _reference_grads(
+    expected = value_and_grads(
         lambda d, s, t: siddon(d, s, t, labels, n_channels if with_labels else None),
         density,
         source,
@@ -127,28 +125,26 @@ def interpreted_siddon_matches_reference(float64_traversal, ray_dtype, with_labe
     labels = NO_LABELS if labels is None else labels
     out = kernels.siddon_forward(density, source, target, labels, n_channels, float64_traversal=float64_traversal)
     grads = kernels.siddon_backward(
-        grad_out, density, source, target, labels, n_channels, True, True, float64_traversal=float64_traversal
+        grad_out,
+        density,
+        source,
+        target,
+        labels,
+        n_channels,
+        need_density=True,
+        need_rays=True,
+        float64_traversal=float64_traversal,
     )
     assert out.dtype == torch.float32 and out.shape == (N_RAYS, n_channels)
     assert grads[1].dtype == ray_dtype and grads[2].dtype == ray_dtype
-    _assert_close(out, expected)
-    _assert_close(grads[0], grad_density)
-    _assert_close(grads[1], grad_source)
-    _assert_close(grads[2], grad_target)
-
-
-def _stable_sort(original):
-    def sort(self, dim=-1, descending=False, stable=None):
-        return original(self, dim=dim, descending=descending, stable=True)
-
-    return sort
+    PARITY(Result(out, grads), expected)
 
 
 def interpreted_siddon_edge_and_corner_rays_match_stable_reference(monkeypatch):
     # Rays through voxel edges and corners: crossings tie exactly. The kernel orders tied planes x, then y, then z
     # (a stable sort of the reference's concatenation); the reference's unstable torch.sort has no defined tie order,
     # so it is compared here with a stable sort. float64 traversal: same crossings, so same pose gradients.
-    monkeypatch.setattr(torch.Tensor, "sort", _stable_sort(torch.Tensor.sort))
+    monkeypatch.setattr(torch.Tensor, "sort", stable_sort(torch.Tensor.sort))
     density, _ = _volume(3)
     lines = [
         ((-3.5, -3.5, 1.0), (6.5, 6.5, 1.0)),  # through the edges x = y
@@ -161,12 +157,12 @@ def interpreted_siddon_edge_and_corner_rays_match_stable_reference(monkeypatch):
     source = torch.tensor([line[0] for line in lines])
     target = torch.tensor([line[1] for line in lines])
     grad_out = torch.randn(len(lines), 1, generator=torch.Generator().manual_seed(4))
-    expected, reference = _reference_grads(siddon, density, source, target, grad_out=grad_out)
+    expected = value_and_grads(siddon, density, source, target, grad_out=grad_out)
     out = kernels.siddon_forward(density, source, target, NO_LABELS, 1, float64_traversal=True)
-    grads = kernels.siddon_backward(grad_out, density, source, target, NO_LABELS, 1, True, True, float64_traversal=True)
-    _assert_close(out, expected)
-    for actual, wanted in zip(grads, reference):
-        _assert_close(actual, wanted)
+    grads = kernels.siddon_backward(
+        grad_out, density, source, target, NO_LABELS, 1, need_density=True, need_rays=True, float64_traversal=True
+    )
+    PARITY(Result(out, grads), expected)
 
 
 @pytest.mark.parametrize("storage", [torch.float16, torch.bfloat16])
@@ -176,12 +172,10 @@ def interpreted_siddon_half_density_accumulates_in_float32(storage):
     density = density.to(storage)
     source, target = _rays(6)
     grad_out = torch.randn(N_RAYS, 1, generator=torch.Generator().manual_seed(7))
-    expected, reference = _reference_grads(siddon, density.float(), source, target, grad_out=grad_out)
+    expected = value_and_grads(siddon, density.float(), source, target, grad_out=grad_out)
     out = kernels.siddon_forward(density, source, target, NO_LABELS, 1)
-    grads = kernels.siddon_backward(grad_out, density, source, target, NO_LABELS, 1, True, True)
-    _assert_close(out, expected)
-    for actual, wanted in zip(grads, reference):
-        _assert_close(actual, wanted)
+    grads = kernels.siddon_backward(grad_out, density, source, target, NO_LABELS, 1, need_density=True, need_rays=True)
+    PARITY(Result(out, grads), expected)
 
 
 # -- interpreter: trilinear --------------------------------------------------------------------------------------------
@@ -195,7 +189,7 @@ def interpreted_trilinear_matches_reference(ray_dtype, with_labels):
     bounds = alpha_range(SHAPE, source, target)
     labels, n_channels = (labels, N_CHANNELS) if with_labels else (None, 1)
     grad_out = torch.randn(N_RAYS, n_channels, generator=torch.Generator().manual_seed(10))
-    expected, (grad_density, grad_source, grad_target, grad_bounds) = _reference_grads(
+    expected = value_and_grads(
         lambda d, s, t, b: trilinear(d, s, t, N_POINTS, b, labels, n_channels if with_labels else None),
         density,
         source,
@@ -206,16 +200,12 @@ def interpreted_trilinear_matches_reference(ray_dtype, with_labels):
     labels = NO_LABELS if labels is None else labels
     out = kernels.trilinear_forward(density, source, target, bounds, labels, n_channels, N_POINTS)
     grads = kernels.trilinear_backward(
-        grad_out, density, source, target, bounds, labels, n_channels, N_POINTS, True, True
+        grad_out, density, source, target, bounds, labels, n_channels, N_POINTS, need_density=True, need_rays=True
     )
     assert out.dtype == torch.float32 and out.shape == (N_RAYS, n_channels)
     assert grads[3].shape == (2,) and grads[3].dtype == bounds.dtype
-    _assert_close(out, expected)
-    _assert_close(grads[0], grad_density)
-    _assert_close(grads[1], grad_source)
-    _assert_close(grads[2], grad_target)
-    # Sums over all rays of float32 sample gradients: compare relative to their size.
-    _assert_close(grads[3], grad_bounds, atol=1e-5 * float(grad_bounds.abs().max()))
+    # The bounds' gradient sums float32 sample gradients over all rays: compared relative to its size.
+    PARITY(Result(out, grads), expected, alpha_bounds=True)
 
 
 @pytest.mark.parametrize("storage", [torch.float16, torch.bfloat16])
@@ -226,14 +216,14 @@ def interpreted_trilinear_half_density_accumulates_in_float32(storage):
     source, target = _rays(12)
     bounds = alpha_range(SHAPE, source, target)
     grad_out = torch.randn(N_RAYS, 1, generator=torch.Generator().manual_seed(13))
-    expected, reference = _reference_grads(
+    expected = value_and_grads(
         lambda d, s, t: trilinear(d, s, t, N_POINTS, bounds), density.float(), source, target, grad_out=grad_out
     )
     out = kernels.trilinear_forward(density, source, target, bounds, NO_LABELS, 1, N_POINTS)
-    grads = kernels.trilinear_backward(grad_out, density, source, target, bounds, NO_LABELS, 1, N_POINTS, True, True)
-    _assert_close(out, expected)
-    for actual, wanted in zip(grads[:3], reference):
-        _assert_close(actual, wanted)
+    grads = kernels.trilinear_backward(
+        grad_out, density, source, target, bounds, NO_LABELS, 1, N_POINTS, need_density=True, need_rays=True
+    )
+    PARITY(Result(out, grads[:3]), expected)  # the bounds are no input of the reference here
 
 
 # -- interpreter: determinism, subsets, flags --------------------------------------------------------------------------
@@ -241,10 +231,12 @@ def interpreted_trilinear_half_density_accumulates_in_float32(storage):
 
 def _backward(renderer, density, source, target, grad_out, labels=NO_LABELS, n_channels=1):
     if renderer == "siddon":
-        return kernels.siddon_backward(grad_out, density, source, target, labels, n_channels, True, True)
+        return kernels.siddon_backward(
+            grad_out, density, source, target, labels, n_channels, need_density=True, need_rays=True
+        )
     bounds = alpha_range(SHAPE, source, target)
     return kernels.trilinear_backward(
-        grad_out, density, source, target, bounds, labels, n_channels, N_POINTS, True, True
+        grad_out, density, source, target, bounds, labels, n_channels, N_POINTS, need_density=True, need_rays=True
     )
 
 
@@ -253,10 +245,9 @@ def interpreted_gradients_are_bitwise_deterministic(renderer):
     density, _ = _volume(14)
     source, target = _rays(15)
     grad_out = torch.randn(N_RAYS, 1, generator=torch.Generator().manual_seed(16))
-    first = _backward(renderer, density, source, target, grad_out)
-    second = _backward(renderer, density, source, target, grad_out)
-    for a, b in zip(first, second):
-        assert torch.equal(a, b)
+    assert_bitwise_equal(
+        _backward(renderer, density, source, target, grad_out), _backward(renderer, density, source, target, grad_out)
+    )
 
 
 @pytest.mark.parametrize("renderer", ["siddon", "trilinear"])
@@ -279,11 +270,15 @@ def interpreted_empty_ray_set_and_missing_rays():
     density, _ = _volume(19)
     empty = torch.empty(0, 3)
     assert kernels.siddon_forward(density, empty, empty, NO_LABELS, 1).shape == (0, 1)
-    grads = kernels.siddon_backward(torch.empty(0, 1), density, empty, empty, NO_LABELS, 1, True, True)
+    grads = kernels.siddon_backward(
+        torch.empty(0, 1), density, empty, empty, NO_LABELS, 1, need_density=True, need_rays=True
+    )
     assert torch.equal(grads[0], torch.zeros(SHAPE)) and grads[1].shape == (0, 3)
     source, target = torch.tensor([[20.0, 20.0, 20.0]]), torch.tensor([[30.0, 22.0, 21.0]])
     assert torch.equal(kernels.siddon_forward(density, source, target, NO_LABELS, 1), torch.zeros(1, 1))
-    grads = kernels.siddon_backward(torch.ones(1, 1), density, source, target, NO_LABELS, 1, True, True)
+    grads = kernels.siddon_backward(
+        torch.ones(1, 1), density, source, target, NO_LABELS, 1, need_density=True, need_rays=True
+    )
     assert all(torch.equal(g, torch.zeros_like(g)) for g in grads)
 
 
@@ -291,9 +286,10 @@ def interpreted_backward_flags_select_outputs():
     density, _ = _volume(20)
     source, target = _rays(21)
     grad_out = torch.ones(N_RAYS, 1)
-    only_density = kernels.siddon_backward(grad_out, density, source, target, NO_LABELS, 1, True, False)
-    only_rays = kernels.siddon_backward(grad_out, density, source, target, NO_LABELS, 1, False, True)
-    both = kernels.siddon_backward(grad_out, density, source, target, NO_LABELS, 1, True, True)
+    args = (grad_out, density, source, target, NO_LABELS, 1)
+    only_density = kernels.siddon_backward(*args, need_density=True, need_rays=False)
+    only_rays = kernels.siddon_backward(*args, need_density=False, need_rays=True)
+    both = kernels.siddon_backward(*args, need_density=True, need_rays=True)
     assert only_density[1].numel() == 0 and only_rays[0].numel() == 0
     assert torch.equal(only_density[0], both[0]) and torch.equal(only_rays[1], both[1])
 
@@ -340,9 +336,8 @@ def test_cuda_parity_realistic(renderer, with_labels):
     source, target = _cone_beam(96, shape, torch.float32, "cuda")
     bounds = alpha_range(shape, source, target) if renderer == "trilinear" else None
     fused, reference = _fused_and_reference(renderer, density, source, target, labels, n_channels, bounds)
-    for name, actual, expected in zip(("value", "density", "source", "target"), fused, reference):
-        # Relative L2 over the whole tensor; float32 accumulation in both (pose grads: float64 crossings in both).
-        assert relative_l2(actual, expected) < 1e-4, name
+    # Relative L2 over the whole tensor; float32 accumulation in both (pose grads: float64 crossings in both).
+    Parity(relative_l2=1e-4, strict=True).tensors(fused, reference, ("value", "density", "source", "target"))
 
 
 @pytest.mark.gpu
@@ -355,8 +350,7 @@ def test_cuda_gradients_are_bitwise_deterministic(renderer):
     bounds = alpha_range(shape, source, target) if renderer == "trilinear" else None
     first, _ = _fused_and_reference(renderer, density, source, target, None, None, bounds)
     second, _ = _fused_and_reference(renderer, density, source, target, None, None, bounds)
-    for a, b in zip(first, second):
-        assert torch.equal(a, b)
+    assert_bitwise_equal(first, second)
 
 
 @pytest.mark.gpu

@@ -1,15 +1,25 @@
-"""backend="auto" without loadable fused kernels: the torch reference renders, with one warning saying why."""
+"""The one dispatch point of :mod:`drreg.render`: ``render`` and ``resolve_backend`` (fused where it can run).
+
+``backend="auto"`` without loadable fused kernels renders with the torch reference, with one warning saying why;
+``backend="fused"`` where the kernels cannot run, and unknown backends, raise with the valid choices.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import warnings
 
+import pytest
 import torch
 
-from drreg.render import resolve_backend
-from drreg.render.kernels import kernel_load_error
+from drreg import DRR, read
+from drreg.render import render, resolve_backend
+from drreg.render.kernels import fused_unavailable_reason, kernel_load_error
+from tests.render._cases import rays, volume
+
+EULER = {"parameterization": "euler_angles", "convention": "ZXY"}
 
 
 def test_kernels_load_here():
@@ -70,8 +80,40 @@ def test_fused_without_numba_raises_issue9():
 
 def test_float64_falls_back_silently():
     # float64 volumes are a documented limit of the kernels, not a broken install: no warning.
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert resolve_backend("auto", torch.zeros(2, 2, 2, dtype=torch.float64)) == "torch"
+
+
+# -- bad input ---------------------------------------------------------------------------------------------------------
+
+
+def test_fused_backend_rejects_float64_density():
+    density, _ = volume(22)
+    source, target = rays(23, torch.float64)
+    assert "float64" in fused_unavailable_reason(density.double())
+    with pytest.raises(ValueError, match=r"float64.*backend='torch'"):
+        render(density.double(), source[None], target[None], torch.eye(4), backend="fused")
+
+
+def _tiny_subject():
+    generator = torch.Generator().manual_seed(29)
+    hu = (torch.rand(12, 10, 8, generator=generator) * 1600 - 700).to(torch.int16)
+    return read(hu, affine=torch.diag(torch.tensor([2.0, 2.5, 3.0, 1.0], dtype=torch.float64)))
+
+
+def test_drr_fused_backend_rejects_float64_density():
+    drr = DRR(_tiny_subject(), sdd=400.0, height=4, delx=2.0, backend="fused").double()
+    rot, xyz = torch.zeros(1, 3, dtype=torch.float64), torch.tensor([[0.0, 300.0, 0.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"float64.*backend='torch'"):
+        drr(rot, xyz, **EULER)
+    assert DRR(_tiny_subject(), sdd=400.0, height=4, delx=2.0, backend="torch").double()(rot, xyz, **EULER).max() > 0
+
+
+def test_unknown_backend_lists_choices():
+    density, _ = volume(24)
+    source, target = rays(25)
+    with pytest.raises(ValueError, match=r"unknown backend 'numba'.*auto, torch, fused"):
+        render(density, source[None], target[None], torch.eye(4), backend="numba")
+    with pytest.raises(ValueError, match=r"unknown backend 'numba'.*'auto', 'torch', 'fused'"):
+        DRR(_tiny_subject(), sdd=400.0, height=4, delx=2.0, backend="numba")

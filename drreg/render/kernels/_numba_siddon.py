@@ -1,0 +1,133 @@
+"""numba kernels of the fused Siddon renderer: forward sums, pose gradients and density gradients.
+
+Each kernel walks its rays with the traversal of :mod:`drreg.render.kernels._numba_traversal`; the host code
+(:mod:`drreg.render.kernels._numba_host`) converts the tensors and launches them. Density gradients are
+accumulated one slab of x-planes per task, every ray clipped to the slab in ray order (see the host module).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from drreg.render.kernels._numba_traversal import JIT, cross, enter, first_crossing, next_axis, ray, walk
+
+__all__ = ["siddon_forward_kernel", "siddon_rays_kernel", "siddon_density_kernel"]
+
+
+@njit(inline="always", **JIT)
+def _channel(labels, flat, has_labels, n_channels):
+    """Output channel of a voxel; labels outside [0, C) are dropped (-1) rather than written out of bounds."""
+    if not has_labels:
+        return 0
+    c = labels[flat]
+    return c if 0 <= c < n_channels else -1
+
+
+@njit(inline="always", **JIT)
+def _weighted(density, labels, has_labels, grad_out, r, flat, n_channels):
+    """float32 grad_out[channel] * density of a voxel, as the reference forms it, in float64."""
+    c = _channel(labels, flat, has_labels, n_channels)
+    if c < 0:
+        return 0.0
+    return np.float64(grad_out[r, c] * density[flat])
+
+
+@njit(parallel=True, **JIT)
+def siddon_forward_kernel(density, shape, labels, has_labels, source, target, out):
+    """out[r, c] += sum of density * (alpha_{k+1} - alpha_k) over the voxels of ray r (channel c)."""
+    nx, ny, nz = shape[0], shape[1], shape[2]
+    n_channels = out.shape[1]
+    for r in prange(source.shape[0]):
+        s0, s1, s2, d0, d1, d2 = ray(source, target, r)
+        hit, alpha, _, i0, i1, i2 = enter(s0, s1, s2, d0, d1, d2, 0, nx, ny, nz)
+        if not hit:
+            continue
+        walk0, walk1, walk2 = walk(s0, d0, 0, nx), walk(s1, d1, 0, ny), walk(s2, d2, 0, nz)
+        n0, n1, n2 = first_crossing(i0, walk0), first_crossing(i1, walk1), first_crossing(i2, walk2)
+        total = 0.0
+        while True:
+            axis, following = next_axis(n0, n1, n2)
+            flat = (i0 * ny + i1) * nz + i2
+            contribution = np.float64(density[flat]) * (following - alpha)
+            if has_labels:
+                c = _channel(labels, flat, has_labels, n_channels)
+                if c >= 0:
+                    out[r, c] += contribution
+            else:
+                total += contribution
+            alpha = following
+            i0, i1, i2, n0, n1, n2, inside = cross(axis, i0, i1, i2, n0, n1, n2, walk0, walk1, walk2)
+            if not inside:
+                break
+        if not has_labels:
+            out[r, 0] = total
+
+
+@njit(parallel=True, **JIT)
+def siddon_rays_kernel(density, shape, labels, has_labels, grad_out, source, target, grad_source, grad_target):
+    """Pose gradients: sum over crossings of the jump of weighted density times d alpha / d (s, t)."""
+    nx, ny, nz = shape[0], shape[1], shape[2]
+    n_channels = grad_out.shape[1]
+    for r in prange(source.shape[0]):
+        s0, s1, s2, d0, d1, d2 = ray(source, target, r)
+        gs0 = gs1 = gs2 = gt0 = gt1 = gt2 = 0.0
+        hit, alpha, axis, i0, i1, i2 = enter(s0, s1, s2, d0, d1, d2, 0, nx, ny, nz)
+        if hit:
+            walk0, walk1, walk2 = walk(s0, d0, 0, nx), walk(s1, d1, 0, ny), walk(s2, d2, 0, nz)
+            n0, n1, n2 = first_crossing(i0, walk0), first_crossing(i1, walk1), first_crossing(i2, walk2)
+            previous = 0.0  # weighted density before the entry crossing (outside)
+            inside = True
+            while True:
+                # Crossing (alpha, axis) separates `previous` from the current voxel (0 once outside).
+                current = 0.0
+                if inside:
+                    current = _weighted(density, labels, has_labels, grad_out, r, (i0 * ny + i1) * nz + i2, n_channels)
+                # alpha = (plane - s_a) / d_a: d alpha / d s_a = (alpha - 1) / d_a, d alpha / d t_a = -alpha / d_a.
+                if axis == 0:
+                    coefficient = (previous - current) / d0
+                    gs0 += coefficient * (alpha - 1.0)
+                    gt0 += -coefficient * alpha
+                elif axis == 1:
+                    coefficient = (previous - current) / d1
+                    gs1 += coefficient * (alpha - 1.0)
+                    gt1 += -coefficient * alpha
+                else:
+                    coefficient = (previous - current) / d2
+                    gs2 += coefficient * (alpha - 1.0)
+                    gt2 += -coefficient * alpha
+                if not inside:
+                    break
+                previous = current
+                axis, alpha = next_axis(n0, n1, n2)
+                i0, i1, i2, n0, n1, n2, inside = cross(axis, i0, i1, i2, n0, n1, n2, walk0, walk1, walk2)
+        grad_source[r, 0], grad_source[r, 1], grad_source[r, 2] = gs0, gs1, gs2
+        grad_target[r, 0], grad_target[r, 1], grad_target[r, 2] = gt0, gt1, gt2
+
+
+@njit(parallel=True, **JIT)
+def siddon_density_kernel(shape, labels, has_labels, grad_out, source, target, grad_density, slab_width):
+    """grad_density[voxel] += grad_out[channel] * (alpha_{k+1} - alpha_k), one slab of x-planes per task."""
+    nx, ny, nz = shape[0], shape[1], shape[2]
+    n_channels = grad_out.shape[1]
+    n_slabs = (nx + slab_width - 1) // slab_width
+    for slab in prange(n_slabs):
+        lo0 = slab * slab_width
+        hi0 = min(nx, lo0 + slab_width)
+        for r in range(source.shape[0]):
+            s0, s1, s2, d0, d1, d2 = ray(source, target, r)
+            hit, alpha, _, i0, i1, i2 = enter(s0, s1, s2, d0, d1, d2, lo0, hi0, ny, nz)
+            if not hit:
+                continue
+            walk0, walk1, walk2 = walk(s0, d0, lo0, hi0), walk(s1, d1, 0, ny), walk(s2, d2, 0, nz)
+            n0, n1, n2 = first_crossing(i0, walk0), first_crossing(i1, walk1), first_crossing(i2, walk2)
+            while True:
+                axis, following = next_axis(n0, n1, n2)
+                flat = (i0 * ny + i1) * nz + i2
+                c = _channel(labels, flat, has_labels, n_channels)
+                if c >= 0:
+                    grad_density[flat] += grad_out[r, c] * np.float32(following - alpha)
+                alpha = following
+                i0, i1, i2, n0, n1, n2, inside = cross(axis, i0, i1, i2, n0, n1, n2, walk0, walk1, walk2)
+                if not inside:
+                    break

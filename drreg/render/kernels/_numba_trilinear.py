@@ -1,0 +1,220 @@
+"""numba kernels of the fused trilinear renderer: forward sums, pose and sampling-range gradients, density gradients.
+
+The samples are the reference's (:mod:`drreg.render.trilinear`): parameters ``alphas`` made by the host code
+(:mod:`drreg.render.kernels._numba_host`) as the reference makes them, trilinear interpolation with zeros outside
+the grid, labels by the nearest voxel. Density gradients are accumulated one slab of x-planes per task, every
+ray in ray order, then sample and corner order (see the host module).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from drreg.render.kernels._numba_traversal import JIT, TINY, ray
+
+__all__ = ["trilinear_forward_kernel", "trilinear_rays_kernel", "trilinear_density_kernel"]
+
+
+@njit(inline="always", **JIT)
+def _corner_weights(p, n):
+    """Lower corner index, its weight, the upper one's, and whether each corner lies in the grid."""
+    f = math.floor(p)
+    low = int(f)
+    w1 = p - f
+    return low, 1.0 - w1, w1, 0 <= low, low + 1 < n
+
+
+@njit(inline="always", **JIT)
+def _in_reach(px, py, pz, nx, ny, nz):
+    """Some corner of the sample lies in the grid (false for nan)."""
+    return -1.0 <= px < nx and -1.0 <= py < ny and -1.0 <= pz < nz
+
+
+@njit(inline="always", **JIT)
+def _sample(density, nx, ny, nz, px, py, pz, with_gradient):
+    """Trilinear value of the density at index point p (zeros outside the grid) and, optionally, its gradient."""
+    x0, wx0, wx1, vx0, vx1 = _corner_weights(px, nx)
+    y0, wy0, wy1, vy0, vy1 = _corner_weights(py, ny)
+    z0, wz0, wz1, vz0, vz1 = _corner_weights(pz, nz)
+    value = gx = gy = gz = 0.0
+    for a in range(2):
+        if not (vx1 if a else vx0):
+            continue
+        wx = wx1 if a else wx0
+        sx = 1.0 if a else -1.0
+        for b in range(2):
+            if not (vy1 if b else vy0):
+                continue
+            wy = wy1 if b else wy0
+            sy = 1.0 if b else -1.0
+            row = ((x0 + a) * ny + y0 + b) * nz + z0
+            for c in range(2):
+                if not (vz1 if c else vz0):
+                    continue
+                wz = wz1 if c else wz0
+                rho = np.float64(density[row + c])
+                value += wx * wy * wz * rho
+                if with_gradient:
+                    gx += sx * wy * wz * rho
+                    gy += sy * wx * wz * rho
+                    gz += (1.0 if c else -1.0) * wx * wy * rho
+    return value, gx, gy, gz
+
+
+@njit(inline="always", **JIT)
+def _nearest_channel(labels, has_labels, nx, ny, nz, px, py, pz, n_channels):
+    """Channel of the label of the nearest voxel (round half to even), label 0 outside the grid."""
+    if not has_labels:
+        return 0
+    ix, iy, iz = np.rint(px), np.rint(py), np.rint(pz)
+    if not (0 <= ix < nx and 0 <= iy < ny and 0 <= iz < nz):
+        return 0
+    c = labels[(int(ix) * ny + int(iy)) * nz + int(iz)]
+    return c if 0 <= c < n_channels else -1
+
+
+@njit(parallel=True, **JIT)
+def trilinear_forward_kernel(density, shape, labels, has_labels, source, target, alphas, step, out):
+    """out[r, c] = step * sum of the samples of ray r at parameters ``alphas`` (channel c)."""
+    nx, ny, nz = shape[0], shape[1], shape[2]
+    n_channels = out.shape[1]
+    for r in prange(source.shape[0]):
+        s0, s1, s2, d0, d1, d2 = ray(source, target, r)
+        total = 0.0
+        for k in range(alphas.shape[0]):
+            alpha = alphas[k]
+            px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2
+            if not _in_reach(px, py, pz, nx, ny, nz):
+                continue
+            value = _sample(density, nx, ny, nz, px, py, pz, with_gradient=False)[0]
+            if has_labels:
+                c = _nearest_channel(labels, has_labels, nx, ny, nz, px, py, pz, n_channels)
+                if c >= 0:
+                    out[r, c] += value
+            else:
+                total += value
+        if has_labels:
+            for c in range(n_channels):
+                out[r, c] *= step
+        else:
+            out[r, 0] = total * step
+
+
+@njit(parallel=True, **JIT)
+def trilinear_rays_kernel(
+    density,
+    shape,
+    labels,
+    has_labels,
+    grad_out,
+    source,
+    target,
+    alphas,
+    unit,
+    step,
+    grad_source,
+    grad_target,
+    grad_bounds,
+):
+    """Pose gradients through the sample points p = s + alpha (t - s + eps), and per-ray d/d alpha_bounds."""
+    nx, ny, nz = shape[0], shape[1], shape[2]
+    n_channels = grad_out.shape[1]
+    d_step = 1.0 / (alphas.shape[0] - 1)  # d step / d alpha_max = -d step / d alpha_min
+    for r in prange(source.shape[0]):
+        s0, s1, s2, d0, d1, d2 = ray(source, target, r)
+        a0 = a1 = a2 = b0 = b1 = b2 = 0.0  # sums of dL/dp and of alpha * dL/dp
+        by_step = lo = hi = 0.0  # dL/d step, dL/d alpha_min and dL/d alpha_max through the alphas
+        for k in range(alphas.shape[0]):
+            alpha = alphas[k]
+            px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2
+            if not _in_reach(px, py, pz, nx, ny, nz):
+                continue
+            c = _nearest_channel(labels, has_labels, nx, ny, nz, px, py, pz, n_channels)
+            if c < 0:
+                continue
+            weight = np.float64(grad_out[r, c])
+            value, gx, gy, gz = _sample(density, nx, ny, nz, px, py, pz, with_gradient=True)
+            by_step += weight * value
+            g = weight * step
+            gx, gy, gz = g * gx, g * gy, g * gz
+            a0 += gx
+            a1 += gy
+            a2 += gz
+            b0 += gx * alpha
+            b1 += gy * alpha
+            b2 += gz * alpha
+            along = gx * d0 + gy * d1 + gz * d2  # dL/d alpha_k
+            hi += along * unit[k]
+            lo += along * (1.0 - unit[k])
+        # d p / d s = 1 - alpha and d p / d t = alpha, except where the direction was clamped (no gradient).
+        m0 = 0.0 if abs(d0) <= TINY else 1.0
+        m1 = 0.0 if abs(d1) <= TINY else 1.0
+        m2 = 0.0 if abs(d2) <= TINY else 1.0
+        grad_source[r, 0], grad_source[r, 1], grad_source[r, 2] = a0 - m0 * b0, a1 - m1 * b1, a2 - m2 * b2
+        grad_target[r, 0], grad_target[r, 1], grad_target[r, 2] = m0 * b0, m1 * b1, m2 * b2
+        grad_bounds[r, 0] = lo - by_step * d_step
+        grad_bounds[r, 1] = hi + by_step * d_step
+
+
+@njit(**JIT)
+def _sample_range(s, d, lo, hi, alphas):
+    """Indices [first, last) of the samples whose x lies in [lo, hi), two samples of margin each side."""
+    n = alphas.shape[0]
+    a_lo, a_hi = (lo - s) / d, (hi - s) / d
+    if a_lo > a_hi:
+        a_lo, a_hi = a_hi, a_lo
+    span = alphas[n - 1] - alphas[0]
+    if not span > 0:
+        return 0, n
+    k_lo = (a_lo - alphas[0]) / span * (n - 1) - 2.0
+    k_hi = (a_hi - alphas[0]) / span * (n - 1) + 3.0
+    first = 0 if not k_lo > 0 else (n if k_lo > n else int(k_lo))
+    last = n if not k_hi < n else (0 if k_hi < 0 else int(k_hi))
+    return first, last
+
+
+@njit(parallel=True, **JIT)
+def trilinear_density_kernel(
+    shape, labels, has_labels, grad_out, source, target, alphas, step, grad_density, slab_width
+):
+    """grad_density[corner] += grad_out[channel] * step * weight, one slab of x-planes per task."""
+    nx, ny, nz = shape[0], shape[1], shape[2]
+    n_channels = grad_out.shape[1]
+    n_slabs = (nx + slab_width - 1) // slab_width
+    for slab in prange(n_slabs):
+        lo0 = slab * slab_width
+        hi0 = min(nx, lo0 + slab_width)
+        for r in range(source.shape[0]):
+            s0, s1, s2, d0, d1, d2 = ray(source, target, r)
+            first, last = _sample_range(s0, d0, lo0 - 1.0, hi0, alphas)
+            for k in range(first, last):
+                alpha = alphas[k]
+                px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2
+                if not _in_reach(px, py, pz, nx, ny, nz):
+                    continue
+                x0, wx0, wx1, _, _ = _corner_weights(px, nx)
+                if x0 + 1 < lo0 or x0 >= hi0:
+                    continue
+                c = _nearest_channel(labels, has_labels, nx, ny, nz, px, py, pz, n_channels)
+                if c < 0:
+                    continue
+                g = np.float64(grad_out[r, c]) * step
+                y0, wy0, wy1, vy0, vy1 = _corner_weights(py, ny)
+                z0, wz0, wz1, vz0, vz1 = _corner_weights(pz, nz)
+                for a in range(2):
+                    x = x0 + a
+                    if x < lo0 or x >= hi0:
+                        continue
+                    wx = wx1 if a else wx0
+                    for b in range(2):
+                        if not (vy1 if b else vy0):
+                            continue
+                        wy = wy1 if b else wy0
+                        row = (x * ny + y0 + b) * nz + z0
+                        if vz0:
+                            grad_density[row] += np.float32(g * wx * wy * wz0)
+                        if vz1:
+                            grad_density[row + 1] += np.float32(g * wx * wy * wz1)
