@@ -68,7 +68,8 @@ def _load_error(device_type: str) -> str | None:
     return None
 
 
-@torch.compiler.assume_constant_result  # torch.compile evaluates it once while tracing (it imports a module)
+# torch.compile cannot trace functools.cache's wrapper or the import: it evaluates this once while tracing.
+@torch.compiler.assume_constant_result
 def _cached_load_error(device_type: str) -> str | None:
     return _load_error(device_type) if device_type in _MODULES else None
 
