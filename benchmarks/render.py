@@ -15,9 +15,10 @@ takes its baseline there, and reports its times and peak memory to the parent as
 
 Times are per DRR (a batch's time divided by its size): median, min and max over ``--repeats`` runs after
 one warm-up. Peak memory is the extra resident memory over that baseline (CPU, sampled every 2 ms) or the
-extra allocated CUDA memory (``max_memory_allocated``) during the timed runs. The floor is the time to read
-the volume once (plus write the images) at the device's measured copy bandwidth; ``x floor`` is the measured
-time over that floor.
+extra allocated CUDA memory (``max_memory_allocated``) during the timed runs. Two floors: ``x read`` is the
+measured time over the time to read the volume once (plus write the images) at the device's measured copy
+bandwidth; ``x visits`` (CPU) is the measured time over the DRR's voxel visits times the time per visit that
+drreg's kernel takes with the volume in cache, divided by the threads (``floor.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import threading
 import time
 from pathlib import Path
 
+import floor as visit_floor
 import torch
 
 RENDERERS = {"siddon": ("siddon", None), "trilinear250": ("trilinear", 250), "trilinear500": ("trilinear", 500)}
@@ -246,6 +248,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1])
     parser.add_argument("--impls", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
     parser.add_argument("--volume", type=int, nargs=3, default=[512, 512, 133])
+    parser.add_argument(
+        "--ct",
+        choices=["synthetic", "example"],
+        default="synthetic",
+        help="synthetic: a CT-like volume of --volume voxels; example: drreg's example chest CT (load_example_ct)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds of timed runs per configuration")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch and numba)")
@@ -261,22 +269,44 @@ def main(argv: list[str] | None = None) -> None:
         torch.cuda.empty_cache()  # the children need the memory, not this process's allocator cache
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(
-        f"device: {name}; copy bandwidth {bandwidth / 1e9:.1f} GB/s; volume {'x'.join(map(str, args.volume))}; "
+        f"device: {name}; copy bandwidth {bandwidth / 1e9:.1f} GB/s; CT {args.ct}; "
         f"torch {torch.__version__}; one fresh process per cell\n",
         flush=True,
     )
-    print(
-        "| renderer | pixels | pass | batch | implementation | ms/DRR median | min | max | DRRs/s | rays/s "
-        "| peak MiB | x floor |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    per_visit: dict[str, float] = {}  # seconds per voxel visit in cache, by method
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "volume.nii.gz"
-        make_volume(path, tuple(args.volume))
+        if args.ct == "example":
+            from drreg.data import load_example_ct
+
+            example = load_example_ct().volume
+            example.save(path)
+            args.volume = list(example.shape[1:])
+        else:
+            make_volume(path, tuple(args.volume))
         volume_bytes = 4 * args.volume[0] * args.volume[1] * args.volume[2]
+        notes = [f"volume: {'x'.join(map(str, args.volume))} voxels"]
+        print(
+            "| renderer | pixels | pass | batch | implementation | ms/DRR median | min | max | DRRs/s | rays/s "
+            "| peak MiB | x read | x visits |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         configurations = itertools.product(args.renderers, args.sizes, args.passes, args.batches, args.impls)
+        visits: dict[tuple[str, int], float] = {}  # voxel visits per DRR, by (renderer, size)
         for renderer_name, size, pass_name, batch, impl in configurations:
             floor = (volume_bytes + 4 * batch * size * size) / bandwidth / batch
+            method, n_points = RENDERERS[renderer_name]
+            if device.type == "cpu" and (renderer_name, size) not in visits:
+                shape, source, target = visit_floor.voxel_rays(path, size, 1, ROTATION, TRANSLATION)
+                visits[renderer_name, size] = visit_floor.visits(shape, source, target, method, n_points)
+                if method not in per_visit:
+                    per_visit[method] = visit_floor.time_per_visit(shape, source, target, method, n_points)
+                notes.append(
+                    f"{renderer_name} {size}²: {visits[renderer_name, size] / 1e6:.1f} M voxel visits per DRR, "
+                    f"{per_visit[method] * 1e9:.2f} ns per visit in cache (1 thread)"
+                )
+            passes = 2 if pass_name == "backward" else 1  # the pose-gradient kernel visits every voxel again
+            work = passes * visits.get((renderer_name, size), 0.0) * per_visit.get(method, 0.0) / args.threads
             row = f"| {renderer_name} | {size}² | {pass_name} | {batch} | {impl} |"
             cell = {
                 "impl": impl,
@@ -292,18 +322,20 @@ def main(argv: list[str] | None = None) -> None:
             }
             result = run_cell_in_child(cell)
             if "skipped" in result:
-                print(f"{row} skipped: {result['skipped']} | | | | | | |", flush=True)
+                print(f"{row} skipped: {result['skipped']} | | | | | | | |", flush=True)
                 continue
             if "failed" in result:
-                print(f"{row} failed: {result['failed']} | | | | | | |", flush=True)
+                print(f"{row} failed: {result['failed']} | | | | | | | |", flush=True)
                 continue
             per_drr = [t / batch for t in result["times"]]
             median = statistics.median(per_drr)
             print(
                 f"{row} {1e3 * median:.1f} | {1e3 * min(per_drr):.1f} | {1e3 * max(per_drr):.1f} | {1 / median:.1f} | "
-                f"{size * size / median:.3g} | {result['peak'] / 2**20:.0f} | {median / floor:.0f} |",
+                f"{size * size / median:.3g} | {result['peak'] / 2**20:.0f} | {median / floor:.0f} | "
+                f"{f'{median / work:.1f}' if work > 0 else ''} |",
                 flush=True,
             )
+        print("\n" + "\n".join(f"- {note}" for note in notes))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ Density gradients are accumulated without races and in an order that does not de
 the volume is cut into slabs of ``_SLAB_WIDTH`` planes along x, one task per slab, and each task walks every
 ray clipped to its slab, in ray order. Every voxel thus sums its contributions in ray order (then sample and
 corner order for trilinear), whatever the scheduling. Pose gradients are per ray and bitwise reproducible.
+
+The forward and pose-gradient kernels walk the rays in a cache-friendly order (tiles of their end points,
+:func:`~drreg.render.kernels._numba_order.ray_order`) rather than raster order; each ray's result does not depend
+on the order, so images and pose gradients are bitwise those of the raster order.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numba
 import numpy as np
 import torch
 
+from drreg.render.kernels._numba_order import ray_order
 from drreg.render.kernels._numba_siddon import siddon_density_kernel, siddon_forward_kernel, siddon_rays_kernel
 from drreg.render.kernels._numba_trilinear import (
     trilinear_density_kernel,
@@ -39,6 +44,8 @@ __all__ = ["siddon_forward", "siddon_backward", "trilinear_forward", "trilinear_
 _SLAB_WIDTH = 8
 # Rays per work item handed to a thread (numba's default static split balances poorly: rays differ in length).
 _RAY_CHUNK = 32
+# Side (voxels) of the tiles of ray end points walked together by the forward and pose-gradient kernels.
+_TILE_VOXELS = 8.0
 
 
 def _threads() -> None:
@@ -61,6 +68,11 @@ def _labels(labels: torch.Tensor) -> tuple[np.ndarray, bool]:
 
 def _rays(x: torch.Tensor) -> np.ndarray:
     return x.detach().to(torch.float64).contiguous().numpy()
+
+
+def _order(target: np.ndarray) -> np.ndarray:
+    """The cache-friendly order of the rays (:mod:`~drreg.render.kernels._numba_order`)."""
+    return ray_order(target, _TILE_VOXELS)
 
 
 def _shape(density: torch.Tensor) -> np.ndarray:
@@ -106,7 +118,10 @@ def siddon_forward(
     channels = n_channels if has_labels else 1
     out = np.zeros((target.shape[0], channels), dtype=np.float64)
     with numba.parallel_chunksize(_RAY_CHUNK):
-        siddon_forward_kernel(*_volume_arguments(density, label_array, has_labels), _rays(source), _rays(target), out)
+        target_array = _rays(target)
+        siddon_forward_kernel(
+            *_volume_arguments(density, label_array, has_labels), _rays(source), target_array, _order(target_array), out
+        )
     return torch.from_numpy(out).to(torch.float32)
 
 
@@ -131,7 +146,13 @@ def siddon_backward(
         gs, gt = np.zeros_like(source_array), np.zeros_like(target_array)
         with numba.parallel_chunksize(_RAY_CHUNK):
             siddon_rays_kernel(
-                *_volume_arguments(density, label_array, has_labels), weights, source_array, target_array, gs, gt
+                *_volume_arguments(density, label_array, has_labels),
+                weights,
+                source_array,
+                target_array,
+                _order(target_array),
+                gs,
+                gt,
             )
         grad_source, grad_target = _pose_gradients(gs, gt, source, target)
     if need_density:
@@ -158,9 +179,16 @@ def trilinear_forward(
     label_array, has_labels = _labels(labels)
     alphas, _, step = _marching(alpha_bounds, n_points)
     out = np.zeros((target.shape[0], n_channels if has_labels else 1), dtype=np.float64)
+    target_array = _rays(target)
     with numba.parallel_chunksize(_RAY_CHUNK):
         trilinear_forward_kernel(
-            *_volume_arguments(density, label_array, has_labels), _rays(source), _rays(target), alphas, step, out
+            *_volume_arguments(density, label_array, has_labels),
+            _rays(source),
+            target_array,
+            _order(target_array),
+            alphas,
+            step,
+            out,
         )
     return torch.from_numpy(out).to(torch.float32)
 
@@ -195,6 +223,7 @@ def trilinear_backward(
                 weights,
                 source_array,
                 target_array,
+                _order(target_array),
                 alphas,
                 unit,
                 step,

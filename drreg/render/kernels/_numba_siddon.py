@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from drreg.render.kernels._numba_traversal import JIT, cross, enter, first_crossing, next_axis, ray, walk
+from drreg.render.kernels._numba_traversal import JIT, advance, begin, ray
 
 __all__ = ["siddon_forward_kernel", "siddon_rays_kernel", "siddon_density_kernel"]
 
@@ -34,55 +34,57 @@ def _weighted(density, labels, has_labels, grad_out, r, flat, n_channels):
 
 
 @njit(parallel=True, **JIT)
-def siddon_forward_kernel(density, shape, labels, has_labels, source, target, out):
-    """out[r, c] += sum of density * (alpha_{k+1} - alpha_k) over the voxels of ray r (channel c)."""
+def siddon_forward_kernel(density, shape, labels, has_labels, source, target, order, out):
+    """out[r, c] += sum of density * (alpha_{k+1} - alpha_k) over the voxels of ray r (channel c), rays in ``order``."""
     nx, ny, nz = shape[0], shape[1], shape[2]
     n_channels = out.shape[1]
-    for r in prange(source.shape[0]):
+    for t in prange(order.shape[0]):
+        r = order[t]
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
-        hit, alpha, _, i0, i1, i2 = enter(s0, s1, s2, d0, d1, d2, 0, nx, ny, nz)
+        hit, alpha, _, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2 = begin(
+            s0, s1, s2, d0, d1, d2, 0, nx, ny, nz
+        )
         if not hit:
             continue
-        walk0, walk1, walk2 = walk(s0, d0, 0, nx), walk(s1, d1, 0, ny), walk(s2, d2, 0, nz)
-        n0, n1, n2 = first_crossing(i0, walk0), first_crossing(i1, walk1), first_crossing(i2, walk2)
         total = 0.0
-        while True:
-            axis, following = next_axis(n0, n1, n2)
-            flat = (i0 * ny + i1) * nz + i2
-            contribution = np.float64(density[flat]) * (following - alpha)
+        inside = True
+        while inside:
+            voxel = flat
+            _, following, i0, i1, i2, flat, n0, n1, n2, m0, m1, m2, inside = advance(
+                i0, i1, i2, flat, n0, n1, n2, m0, m1, m2, walk0, walk1, walk2, ny * nz, nz
+            )
+            contribution = np.float64(density[voxel]) * (following - alpha)
             if has_labels:
-                c = _channel(labels, flat, has_labels, n_channels)
+                c = _channel(labels, voxel, has_labels, n_channels)
                 if c >= 0:
                     out[r, c] += contribution
             else:
                 total += contribution
             alpha = following
-            i0, i1, i2, n0, n1, n2, inside = cross(axis, i0, i1, i2, n0, n1, n2, walk0, walk1, walk2)
-            if not inside:
-                break
         if not has_labels:
             out[r, 0] = total
 
 
 @njit(parallel=True, **JIT)
-def siddon_rays_kernel(density, shape, labels, has_labels, grad_out, source, target, grad_source, grad_target):
-    """Pose gradients: sum over crossings of the jump of weighted density times d alpha / d (s, t)."""
+def siddon_rays_kernel(density, shape, labels, has_labels, grad_out, source, target, order, grad_source, grad_target):
+    """Pose gradients: sum over crossings of the jump of weighted density times d alpha / d (s, t), rays in order."""
     nx, ny, nz = shape[0], shape[1], shape[2]
     n_channels = grad_out.shape[1]
-    for r in prange(source.shape[0]):
+    for t in prange(order.shape[0]):
+        r = order[t]
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
         gs0 = gs1 = gs2 = gt0 = gt1 = gt2 = 0.0
-        hit, alpha, axis, i0, i1, i2 = enter(s0, s1, s2, d0, d1, d2, 0, nx, ny, nz)
+        hit, alpha, axis, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2 = begin(
+            s0, s1, s2, d0, d1, d2, 0, nx, ny, nz
+        )
         if hit:
-            walk0, walk1, walk2 = walk(s0, d0, 0, nx), walk(s1, d1, 0, ny), walk(s2, d2, 0, nz)
-            n0, n1, n2 = first_crossing(i0, walk0), first_crossing(i1, walk1), first_crossing(i2, walk2)
             previous = 0.0  # weighted density before the entry crossing (outside)
             inside = True
             while True:
                 # Crossing (alpha, axis) separates `previous` from the current voxel (0 once outside).
                 current = 0.0
                 if inside:
-                    current = _weighted(density, labels, has_labels, grad_out, r, (i0 * ny + i1) * nz + i2, n_channels)
+                    current = _weighted(density, labels, has_labels, grad_out, r, flat, n_channels)
                 # alpha = (plane - s_a) / d_a: d alpha / d s_a = (alpha - 1) / d_a, d alpha / d t_a = -alpha / d_a.
                 if axis == 0:
                     coefficient = (previous - current) / d0
@@ -99,8 +101,9 @@ def siddon_rays_kernel(density, shape, labels, has_labels, grad_out, source, tar
                 if not inside:
                     break
                 previous = current
-                axis, alpha = next_axis(n0, n1, n2)
-                i0, i1, i2, n0, n1, n2, inside = cross(axis, i0, i1, i2, n0, n1, n2, walk0, walk1, walk2)
+                axis, alpha, i0, i1, i2, flat, n0, n1, n2, m0, m1, m2, inside = advance(
+                    i0, i1, i2, flat, n0, n1, n2, m0, m1, m2, walk0, walk1, walk2, ny * nz, nz
+                )
         grad_source[r, 0], grad_source[r, 1], grad_source[r, 2] = gs0, gs1, gs2
         grad_target[r, 0], grad_target[r, 1], grad_target[r, 2] = gt0, gt1, gt2
 
@@ -116,18 +119,18 @@ def siddon_density_kernel(shape, labels, has_labels, grad_out, source, target, g
         hi0 = min(nx, lo0 + slab_width)
         for r in range(source.shape[0]):
             s0, s1, s2, d0, d1, d2 = ray(source, target, r)
-            hit, alpha, _, i0, i1, i2 = enter(s0, s1, s2, d0, d1, d2, lo0, hi0, ny, nz)
+            hit, alpha, _, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2 = begin(
+                s0, s1, s2, d0, d1, d2, lo0, hi0, ny, nz
+            )
             if not hit:
                 continue
-            walk0, walk1, walk2 = walk(s0, d0, lo0, hi0), walk(s1, d1, 0, ny), walk(s2, d2, 0, nz)
-            n0, n1, n2 = first_crossing(i0, walk0), first_crossing(i1, walk1), first_crossing(i2, walk2)
-            while True:
-                axis, following = next_axis(n0, n1, n2)
-                flat = (i0 * ny + i1) * nz + i2
-                c = _channel(labels, flat, has_labels, n_channels)
+            inside = True
+            while inside:
+                voxel = flat
+                _, following, i0, i1, i2, flat, n0, n1, n2, m0, m1, m2, inside = advance(
+                    i0, i1, i2, flat, n0, n1, n2, m0, m1, m2, walk0, walk1, walk2, ny * nz, nz
+                )
+                c = _channel(labels, voxel, has_labels, n_channels)
                 if c >= 0:
-                    grad_density[flat] += grad_out[r, c] * np.float32(following - alpha)
+                    grad_density[voxel] += grad_out[r, c] * np.float32(following - alpha)
                 alpha = following
-                i0, i1, i2, n0, n1, n2, inside = cross(axis, i0, i1, i2, n0, n1, n2, walk0, walk1, walk2)
-                if not inside:
-                    break

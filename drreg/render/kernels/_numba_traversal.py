@@ -29,7 +29,7 @@ from numba import njit
 
 from drreg.render.siddon import DIRECTION_EPS
 
-__all__ = ["JIT", "TINY", "ray", "enter", "walk", "first_crossing", "next_axis", "cross"]
+__all__ = ["JIT", "TINY", "ray", "enter", "walk", "first_crossings", "begin", "advance"]
 
 # The reference clamps |direction| below sqrt(tiny) of float64 (its crossings are computed in float64).
 TINY = torch.finfo(torch.float64).tiny ** 0.5
@@ -128,39 +128,55 @@ def walk(s, d, lo, hi):
 
 
 @njit(inline="always", **JIT)
-def first_crossing(i, axis_walk):
-    """Parameter of the next plane of one axis from voxel ``i``."""
-    _, half, _, s, d = axis_walk
-    return (i + half - s) / d
+def first_crossings(i, axis_walk):
+    """Parameters of the next two planes of one axis from voxel ``i`` (the pipelined pair, see :func:`advance`)."""
+    step, half, _, s, d = axis_walk
+    return (i + half - s) / d, (i + step + half - s) / d
 
 
 @njit(inline="always", **JIT)
-def next_axis(n0, n1, n2):
-    """Axis crossed next and its parameter; ties go to the lowest axis (see the module docstring)."""
-    if n0 <= n1 and n0 <= n2:
-        return 0, n0
-    if n1 <= n2:
-        return 1, n1
-    return 2, n2
+def begin(s0, s1, s2, d0, d1, d2, lo0, hi0, ny, nz):
+    """Enter the box ``[lo0, hi0) x [0, ny) x [0, nz)`` and set up the walk of :func:`advance`.
+
+    Returns ``(hit, alpha, axis, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2)``: whether the
+    ray hits the box, the entry crossing's parameter and axis, the first voxel and its flat index, each axis's walk
+    and the parameters of its next two planes (meaningless when the ray misses).
+    """
+    hit, alpha, axis, i0, i1, i2 = enter(s0, s1, s2, d0, d1, d2, lo0, hi0, ny, nz)
+    walk0, walk1, walk2 = walk(s0, d0, lo0, hi0), walk(s1, d1, 0, ny), walk(s2, d2, 0, nz)
+    (n0, m0), (n1, m1), (n2, m2) = first_crossings(i0, walk0), first_crossings(i1, walk1), first_crossings(i2, walk2)
+    flat = (i0 * ny + i1) * nz + i2
+    return hit, alpha, axis, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2
 
 
 @njit(inline="always", **JIT)
-def _cross_one(i, axis_walk):
-    """Cross the next plane of one axis: the new index, the parameter of that axis's next plane and whether the
-    index is still inside the box."""
+def _cross_one(i, m, axis_walk):
+    """Cross the next plane of one axis: the new index, its next two plane parameters, still inside the box."""
     step, half, end, s, d = axis_walk
     i += step
-    return i, (i + half - s) / d, i != end
+    # The plane after next is computed one crossing ahead: its division is then off the loop's critical path
+    # (the next comparison needs only the value computed a crossing earlier). Same formula, same bits.
+    return i, m, (i + step + half - s) / d, i != end
 
 
 @njit(inline="always", **JIT)
-def cross(axis, i0, i1, i2, n0, n1, n2, walk0, walk1, walk2):
-    """Cross the next plane of ``axis`` (from :func:`next_axis`): the new voxel (i0, i1, i2), the next crossing
-    parameter of each axis (n0, n1, n2) and whether the voxel is still inside the box."""
-    if axis == 0:
-        i0, n0, inside = _cross_one(i0, walk0)
-    elif axis == 1:
-        i1, n1, inside = _cross_one(i1, walk1)
-    else:
-        i2, n2, inside = _cross_one(i2, walk2)
-    return i0, i1, i2, n0, n1, n2, inside
+def advance(i0, i1, i2, flat, n0, n1, n2, m0, m1, m2, walk0, walk1, walk2, stride0, stride1):
+    """Cross the next plane: the one of smallest parameter, ties to the lowest axis (module docstring).
+
+    ``(n0, n1, n2)`` are the parameters of each axis's next plane and ``(m0, m1, m2)`` of the plane after it;
+    ``flat`` is the voxel's index in the flat volume, ``stride0`` / ``stride1`` the flat strides of axes 0 and 1
+    (axis 2 is contiguous). Returns the axis crossed, its parameter, the new voxel ``(i0, i1, i2, flat)``, the
+    updated ``(n, m)`` and whether the new voxel is still inside the box. One three-way branch per crossing
+    (choosing the axis and crossing it in the same branch measured ~25 % faster than choosing, then crossing).
+    """
+    if n0 <= n1 and n0 <= n2:
+        following = n0
+        i0, n0, m0, inside = _cross_one(i0, m0, walk0)
+        return 0, following, i0, i1, i2, flat + walk0[0] * stride0, n0, n1, n2, m0, m1, m2, inside
+    if n1 <= n2:
+        following = n1
+        i1, n1, m1, inside = _cross_one(i1, m1, walk1)
+        return 1, following, i0, i1, i2, flat + walk1[0] * stride1, n0, n1, n2, m0, m1, m2, inside
+    following = n2
+    i2, n2, m2, inside = _cross_one(i2, m2, walk2)
+    return 2, following, i0, i1, i2, flat + walk2[0], n0, n1, n2, m0, m1, m2, inside
