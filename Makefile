@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all lint doctest docs bench bench-deps clean
+.PHONY: venv demo test test-all lint doctest docs bench bench-deps diffdrr-fixtures clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,11 @@ docs: $(STAMP)
 # Peers for the benchmarks only (drreg never imports them).
 bench-deps: $(STAMP)
 	$(PIP) install -c constraints.txt --no-deps diffdrr==0.6.1 fastcore nanodrr==0.1.7
+	$(PIP) install -c constraints.txt "easypytorch3d>=0.7.9,<0.8"
+
+# Regenerate the DiffDRR 0.6.1 fixtures the compatibility tests read (tests/fixtures/diffdrr/*.pt).
+diffdrr-fixtures: bench-deps
+	for script in tests/fixtures/diffdrr/make_*.py; do $(PY) $$script || exit 1; done
 
 bench: $(STAMP)
 	$(PY) benchmarks/render.py

@@ -25,6 +25,8 @@ __all__ = [
     "available_memory",
     "check_same_device",
     "check_tensor",
+    "check_floating",
+    "check_rigid",
 ]
 
 
@@ -33,6 +35,12 @@ def check_tensor(x: object, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     return x
+
+
+def check_floating(x: torch.Tensor, name: str) -> None:
+    """Raise ``TypeError`` unless ``x`` is a floating-point tensor."""
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
 
 
 def check_shape(x: torch.Tensor, pattern: str, name: str) -> dict[str, int]:
@@ -326,6 +334,53 @@ def check_integer(
         unit=unit,
         whole_floats=whole_floats,
     )
+
+
+def _rigid_tolerance(dtype: torch.dtype) -> float:
+    """Absolute tolerance on ``R^T R = I``, ``det R = 1`` and the last row of a pose given as a matrix.
+
+    ``sqrt(eps)`` of the dtype, but at least 1e-4: a matrix written out with six decimals (error ~1e-6) passes in
+    any dtype, while a scale, a shear, a reflection or a projective row (errors of order 1) does not.
+    """
+    return max(torch.finfo(dtype).eps ** 0.5, 1e-4)
+
+
+def check_rigid(matrix: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` unless every (3, 3) or (4, 4) matrix of ``matrix`` (*, n, n) is a rotation / rigid pose.
+
+    Checks ``R^T R = I`` and ``det R = +1`` (and a last row ``[0, 0, 0, 1]`` for 4 x 4) within
+    ``max(sqrt(eps), 1e-4)`` of the dtype, naming the first offending batch index. NaN/inf are left to
+    ``check_finite``. One device sync; skipped while compiling and on the meta device; never part of the autograd graph.
+    """
+    if torch.compiler.is_compiling() or matrix.device.type == "meta" or matrix.numel() == 0:
+        return
+    tolerance = _rigid_tolerance(matrix.dtype)
+    with torch.no_grad():
+        values = matrix.detach().to(torch.promote_types(matrix.dtype, torch.float32))
+        rotation = values[..., :3, :3]
+        identity = torch.eye(3, dtype=rotation.dtype, device=rotation.device)
+        gram = (rotation.mT @ rotation - identity).abs().amax((-2, -1))
+        determinant = torch.linalg.det(rotation)
+        if matrix.shape[-1] == 4:
+            last_row = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=values.dtype, device=values.device)
+            row_error = (values[..., 3, :] - last_row).abs().amax(-1)
+        else:
+            row_error = torch.zeros_like(gram)
+        bad = (gram > tolerance) | (determinant < 1.0 - tolerance) | (row_error > tolerance)
+        if not bool(bad.any()):
+            return
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    where = "" if not index else f" at batch index {index[0] if len(index) == 1 else index}"
+    if row_error[index] > tolerance:
+        problem = f"its last row is {[round(v, 6) for v in values[index][3].tolist()]}, not [0, 0, 0, 1]"
+    elif gram[index] > tolerance:
+        problem = (
+            f"its 3 x 3 block is not a rotation (max |R^T R - I| = {float(gram[index]):.3g} > {tolerance:.1g}: "
+            "a scale or a shear?)"
+        )
+    else:
+        problem = f"its 3 x 3 block is a reflection, not a rotation (det = {float(determinant[index]):.3g})"
+    raise ValueError(f"{name}{where} is not a rigid transform: {problem}")
 
 
 def check_same_device(reference: torch.Tensor, other: torch.Tensor, names: tuple[str, str]) -> None:

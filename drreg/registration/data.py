@@ -94,7 +94,8 @@ def synthetic_view_targets(
     """
     if view_transforms is None:
         view_transforms = identity_view_transforms(device=drr.device)
-    poses = compose_views(true_poses.to(drr.device, POSE_DTYPE), view_transforms.to(drr.device))
+    true_matrices = true_poses.matrix.to(drr.device, POSE_DTYPE)  # not true_poses.to(...), which converts in place
+    poses = compose_views(RigidTransform.unchecked(true_matrices), view_transforms.to(drr.device))
     images = synthetic_target(drr, poses)
     return images.reshape(len(true_poses), len(view_transforms), *images.shape[1:])
 

@@ -166,7 +166,7 @@ class RegistrationModule(LightningModule):
         minutes)."""
         drr = self.imaging.build_drr().to(self.device)
         detector = drr.detector
-        self._full_intrinsics = dict(
+        self._full_intrinsics: dict[str, Any] = dict(
             height=detector.height, width=detector.width, delx=detector.delx, dely=detector.dely
         )
         sizes = self.schedule.stage_sizes(detector.height, detector.width)
@@ -184,7 +184,7 @@ class RegistrationModule(LightningModule):
         """Put the detector at ``scale`` of its full size (from the full intrinsics, so nothing drifts)."""
         self.drr.set_intrinsics_(**self._full_intrinsics)
         if scale != 1.0:
-            self.drr.rescale_detector_(scale)
+            self.drr.rescale_detector_(scale, same_area=True)
 
     # -- poses ------------------------------------------------------------------------------------------------
 

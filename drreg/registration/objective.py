@@ -180,7 +180,7 @@ def registration_loss(
         (B,) losses, differentiable with respect to ``pose``.
     """
     if indices is None:
-        return loss(drr(pose), targets)
+        return loss(drr(pose).reshape(targets.shape), targets)  # reshape=False renders (B, 1, H*W)
     prediction = drr(pose, indices=indices)
     if prediction.dim() == 4:  # a DRR built with reshape=True scattered the pixels back: gather them again
         prediction = gather_pixels(prediction, indices)

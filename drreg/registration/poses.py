@@ -185,7 +185,8 @@ def parameters_from_pose(
         ValueError: unknown parameterization or convention.
     """
     check_parameterization(parameterization, convention, choices=OPTIMIZABLE_PARAMETERIZATIONS)
-    rotation, translation = pose.to(POSE_DTYPE).convert(parameterization, convention)
+    # A copy: RigidTransform.to (an nn.Module's) would convert the caller's pose in place.
+    rotation, translation = RigidTransform.unchecked(pose.matrix.to(POSE_DTYPE)).convert(parameterization, convention)
     return rotation.contiguous(), translation.contiguous()
 
 

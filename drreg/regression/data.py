@@ -12,6 +12,10 @@ only, applies the sim-to-real augmentation. The batch the ``LightningModule`` se
 - ``rays``: number of rays rendered for the batch (an ``int``, for throughput logging).
 
 A batch that already holds an ``image`` (real X-rays, for ``predict``) is passed through unrendered.
+
+The data module owns the description of the imaging (:attr:`PoseRegressionDataModule.imaging`, an
+:class:`~drreg.imaging.Imaging` made from its arguments) and renders with a DRR of its own built from it; the
+model receives the description (``drreg fit`` links ``data.imaging`` to ``model.imaging``) and builds its own.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from drreg._images import min_max_rescale
 from drreg._pixels import sample_pixel_indices
 from drreg.drr import DRR
 from drreg.geometry.pose import RigidTransform
+from drreg.imaging import Imaging
 from drreg.regression.augment import SimToRealAugmentation
 from drreg.regression.sampling import PoseSampler, UniformPoseSampler
 from drreg.volume import EXAMPLE_VOLUME, load_volume
@@ -159,6 +164,10 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         seed: base seed of all pose streams (and of the sparse pixel subsets and augmentation).
         num_workers: CPU workers sampling poses (0 samples in the main process: poses are cheap).
 
+    Attributes:
+        imaging: the description of the CT, the detector and the renderer made from these arguments (the CT is
+            read at ``setup``, then shared), for the model: ``PoseRegressionModule(imaging=data.imaging)``.
+
     Raises:
         ValueError: invalid sizes or ``p_subsample``, or (at ``setup``) a volume/detector the DRR rejects.
     """
@@ -207,6 +216,20 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         self.sampler = UniformPoseSampler() if sampler is None else sampler
         self.augmentation = augmentation
         self.batch_size = int(batch_size)
+        self.imaging = Imaging(
+            volume=volume,
+            orientation=orientation,
+            bone_attenuation_multiplier=bone_attenuation_multiplier,
+            sdd=sdd,
+            height=height,
+            delx=delx,
+            width=width,
+            dely=dely,
+            renderer=renderer,
+            backend=backend,
+            n_points=n_points,
+            voxel_size=voxel_size,
+        )
         self.subject: torchio.Subject | None = None
         self.drr: DRR | None = None
         self._sparse_generator: torch.Generator | None = None
@@ -226,21 +249,9 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         if self.drr is not None:
             return
         hp = self.hparams
-        self.subject = load_volume(self.volume, hp.orientation, hp.bone_attenuation_multiplier)
-        if hp.voxel_size is not None:
-            # torchio resamples every image of the subject (linear for density, nearest for the labelmap).
-            self.subject = torchio.Resample(float(hp.voxel_size))(self.subject)
-        self.drr = DRR(
-            self.subject,
-            sdd=hp.sdd,
-            height=hp.height,
-            delx=hp.delx,
-            width=hp.width,
-            dely=hp.dely,
-            renderer=hp.renderer,
-            n_points=hp.n_points,
-            backend=hp.backend,
-        )
+        self.imaging = self.imaging.load()  # read (and resampled to voxel_size) once, then shared
+        self.subject = self.imaging.subject
+        self.drr = self.imaging.build_drr(reshape=True)
         rank = self.trainer.global_rank if self.trainer is not None else 0
         # Per-rank streams: ranks draw different pixel subsets and augmentations, reproducibly.
         self._sparse_generator = torch.Generator().manual_seed(_item_seed(hp.seed, 3, rank))

@@ -7,9 +7,10 @@ NCC), logs pose errors from
 :mod:`drreg.metrics`, and exposes what the :mod:`drreg.callbacks` need (:meth:`PoseRegressionModule.
 overlay_images`, :attr:`PoseRegressionModule.render_stats`).
 
-The renderer is borrowed, not owned: at ``setup`` the module takes the data module's DRR
-(:class:`~drreg.regression.data.PoseRegressionDataModule`), so checkpoints hold the network only (the CT stays
-with the data) and the image term renders with the very detector that made the training images.
+The module receives the description of the imaging (:class:`~drreg.imaging.Imaging`: the CT, the detector and the
+renderer) from the data, by injection (``imaging=data.imaging``; ``drreg fit`` links it), and builds its own DRR
+from it at ``setup``, never reaching into the data module: the image term renders with the detector that made the
+training images, and checkpoints hold the network only (the DRR and its CT are not saved).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import lightning.pytorch as pl
 import torch
-import torchio
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 from torchmetrics import MetricCollection
@@ -31,6 +31,7 @@ from typing_extensions import override
 from drreg._checks import check_integer, check_number
 from drreg.drr import DRR
 from drreg.geometry.pose import RigidTransform, rotation_geodesic_distance, translation_distance
+from drreg.imaging import Imaging
 from drreg.losses import multiscale_ncc
 from drreg.metrics import (
     DoubleGeodesicError,
@@ -160,17 +161,23 @@ class PoseRegressionModule(pl.LightningModule):
         init_checkpoint: fine-tuning: a checkpoint whose network weights are loaded when fitting starts (its
             architecture and parameterization must match); the optimizer starts fresh.
         mtre_points_per_axis: the 3D mTRE uses an ``n³`` grid of CT points (:func:`drreg.metrics.ct_grid_points`).
+        imaging: the CT, the detector and the renderer of the training images: the data's
+            (``PoseRegressionDataModule.imaging``; the CLI links it). At ``setup`` the module builds its own DRR from
+            it, for the image term, the overlays, the double geodesic error (its ``sdd``) and the mTRE (its CT). If
+            ``None``, none of these: the image term must be off.
 
     Raises:
         ValueError: unknown parameterization, convention or backbone, bad weights, an ``encoder`` together with a
-            shortcut argument; at fit time, an ``init_checkpoint`` or a resumed checkpoint of another network
-            layout or parameterization.
+            shortcut argument; at ``setup``, an image term without ``imaging``; at fit time, an ``init_checkpoint``
+            or a resumed checkpoint of another network layout or parameterization.
         TypeError: an ``encoder`` that is not an ``nn.Module`` with an ``out_features``.
         ImportError: a timm backbone without timm.
 
     Convention: with the ``drreg`` command (LightningCLI) the checkpoint's hyperparameters hold the encoder's
     ``class_path`` and ``init_args``, and ``load_from_checkpoint`` rebuilds it; a module built in Python with an
     encoder object stores that object (Lightning warns), so pass ``encoder=`` again to ``load_from_checkpoint``.
+    ``imaging`` is not a hyperparameter (it may hold the CT): pass ``imaging=data.imaging`` to
+    ``load_from_checkpoint`` too.
 
     Batch (see :mod:`drreg.regression.data`): ``image`` (B, 1, H, W) network input in ``[0, 1]``, ``pose``
     (B, 4, 4) true poses (optional in ``predict``), ``target`` (B, 1, H, W) clean DRRs for the image term.
@@ -201,6 +208,7 @@ class PoseRegressionModule(pl.LightningModule):
         warmup_steps: int = 100,
         init_checkpoint: str | None = None,
         mtre_points_per_axis: int = 5,
+        imaging: Imaging | None = None,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -215,7 +223,8 @@ class PoseRegressionModule(pl.LightningModule):
         check_integer(mtre_points_per_axis, "mtre_points_per_axis", minimum=0)
         if init_checkpoint is not None and not Path(init_checkpoint).is_file():
             raise FileNotFoundError(f"init_checkpoint {init_checkpoint!r} does not exist")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["imaging"])  # the imaging may hold the CT: not a hyperparameter
+        self.imaging = imaging
         self.network = PoseRegressor(
             parameterization,
             convention,
@@ -254,26 +263,33 @@ class PoseRegressionModule(pl.LightningModule):
 
     # -- set-up ----------------------------------------------------------------------------------------
 
-    def attach_renderer(self, drr: DRR | None, subject: torchio.Subject | None = None) -> None:
-        """Borrow a renderer (for the image term and overlays) and a subject (for the mTRE points).
+    def _build_renderer(self, imaging: Imaging) -> None:
+        """Build the module's own DRR (for the image term and overlays) and the mTRE points from ``imaging``.
 
-        The DRR is kept out of the module's children, so that it is neither saved in checkpoints nor moved by
-        Lightning (the data module moves it to the batches' device).
+        The DRR is kept out of the module's children, so that it is not saved in checkpoints (nor its CT);
+        :meth:`_renderer` moves it to the module's device when used.
         """
-        object.__setattr__(self, "drr", drr)
-        if subject is not None and self.hparams.mtre_points_per_axis > 0:
-            points = ct_grid_points(subject, self.hparams.mtre_points_per_axis, threshold=0.0)
+        imaging = imaging.load()  # the CT as the data renders it (resampled to its voxel_size)
+        object.__setattr__(self, "drr", imaging.build_drr(reshape=True))
+        if self.hparams.mtre_points_per_axis > 0:
+            points = ct_grid_points(imaging.subject, self.hparams.mtre_points_per_axis, threshold=0.0)
             self._mtre_points = torch.as_tensor(points, dtype=torch.float64)
+
+    def _renderer(self) -> DRR:
+        """The module's DRR on the module's device (:meth:`setup` has built it)."""
+        drr = cast(DRR, self.drr)
+        if drr.device != self.device:
+            drr.to(self.device)
+        return drr
 
     @override
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None and self.drr is None:
-            self.attach_renderer(getattr(datamodule, "drr", None), getattr(datamodule, "subject", None))
-        if self.hparams.image_loss_weight > 0 and self.drr is None and stage == "fit":
+        if self.imaging is not None and self.drr is None:
+            self._build_renderer(self.imaging)
+        if self.hparams.image_loss_weight > 0 and self.drr is None and stage != "predict":
             raise ValueError(
-                "image_loss_weight > 0 renders DRRs at the predicted poses and needs a renderer: train with a "
-                "PoseRegressionDataModule (or call attach_renderer(drr) first), or set image_loss_weight=0"
+                "image_loss_weight > 0 renders DRRs at the predicted poses and needs the imaging set-up: give "
+                "imaging=data.imaging (the PoseRegressionDataModule's; drreg fit links it), or set image_loss_weight=0"
             )
         self._metrics = torch.nn.ModuleDict({s: self._make_metrics() for s in ("val", "test")}).to(self.device)
         if stage == "fit" and self.hparams.init_checkpoint is not None:
@@ -365,7 +381,7 @@ class PoseRegressionModule(pl.LightningModule):
         predicted_images = None
         if hp.image_loss_weight > 0 and stage != "predict":
             # setup checks that a renderer is attached when the image term is on.
-            predicted_images = rescale_images(cast(DRR, self.drr)(pred).float())
+            predicted_images = rescale_images(self._renderer()(pred).float())
             similarity = multiscale_ncc(predicted_images, batch["target"], list(hp.image_patch_sizes))
             image_loss = (1.0 - similarity).mean()
             loss = loss + hp.image_loss_weight * image_loss
@@ -464,6 +480,6 @@ class PoseRegressionModule(pl.LightningModule):
         drr = self._last.get("drr")
         if drr is None:
             if self.drr is None:
-                raise RuntimeError("overlay_images needs a renderer: train with a PoseRegressionDataModule")
-            drr = rescale_images(self.drr(RigidTransform(self._last["pose"])).float())
+                raise RuntimeError("overlay_images needs a renderer: give the module imaging=data.imaging")
+            drr = rescale_images(self._renderer()(RigidTransform(self._last["pose"])).float())
         return {"target": self._last["target"].float(), "drr": drr}

@@ -29,9 +29,9 @@ from collections.abc import Sequence
 import torch
 
 from drreg._checks import check_choice, check_integer, check_number
-from drreg.geometry.pose import RigidTransform, convert, pose_vectors_to_transform, se3_exp_map
+from drreg.geometry.pose import RigidTransform, convert, pose_vectors_to_transform
 from drreg.geometry.rotations import EULER_CONVENTIONS
-from drreg.geometry.se3 import homogeneous
+from drreg.geometry.se3 import homogeneous, twist_to_matrix
 
 __all__ = [
     "PoseSampler",
@@ -230,7 +230,7 @@ class NormalPoseSampler(PoseSampler):
     Raises:
         ValueError: negative or non-finite standard deviations, wrong lengths.
 
-    Convention: ``[v, ω]`` is translation first (:func:`drreg.geometry.se3_exp_map`); the offset is applied
+    Convention: ``[v, ω]`` is translation first (:func:`drreg.geometry.twist_to_matrix`); the offset is applied
     with :func:`perturb`, so ``ω`` turns the camera about the world origin. The offsets are centred, so the
     mean pose is the reference (to first order).
 
@@ -256,7 +256,7 @@ class NormalPoseSampler(PoseSampler):
         """Draw ``n`` offsets: (n, 4, 4) float64."""
         noise = torch.randn(n, 6, generator=generator, dtype=torch.float64)
         scale = torch.cat((self.translation_std_mm, torch.deg2rad(self.rotation_std_deg)))
-        return RigidTransform(se3_exp_map(noise * scale))
+        return RigidTransform(twist_to_matrix(noise * scale))
 
     def __repr__(self) -> str:
         return (

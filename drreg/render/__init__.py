@@ -11,7 +11,7 @@ from drreg.render.kernels import fused_unavailable_reason, siddon_fused, triline
 from drreg.render.siddon import siddon
 from drreg.render.trilinear import alpha_range, trilinear
 
-__all__ = ["RENDERERS", "BACKENDS", "render", "resolve_backend", "siddon", "trilinear", "alpha_range"]
+__all__ = ["RENDERERS", "BACKENDS", "render", "integrate", "resolve_backend", "siddon", "trilinear", "alpha_range"]
 
 RENDERERS = ("siddon", "trilinear")
 BACKENDS = ("auto", "torch", "fused")
@@ -75,6 +75,39 @@ def render(
     Raises:
         ValueError: unknown renderer or backend, or a count that is not a positive integer (``n_points`` >= 2).
     """
+    length = (target - source).norm(dim=-1)
+    world_to_voxel = world_to_voxel.to(target.dtype)
+    source = source @ world_to_voxel[:3, :3].mT + world_to_voxel[:3, 3]
+    target = target @ world_to_voxel[:3, :3].mT + world_to_voxel[:3, 3]
+    out = integrate(
+        density, source, target, renderer, labels, n_channels, n_points, alpha_bounds, backend, memory_budget
+    )
+    return out * length[:, None].to(out.dtype)
+
+
+def integrate(
+    density: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    renderer: str = "siddon",
+    labels: torch.Tensor | None = None,
+    n_channels: int | None = None,
+    n_points: int = 500,
+    alpha_bounds: torch.Tensor | None = None,
+    backend: str = "auto",
+    memory_budget: int | None = None,
+) -> torch.Tensor:
+    """The integrals of :func:`render` in voxel space and ray-parameter units (not yet times the ray length).
+
+    Args:
+        source: (B, 1, 3) or (B, N, 3) ray origins in voxel-index coordinates (voxel centres at integers).
+        target: (B, N, 3) ray ends in voxel-index coordinates.
+        others: as for :func:`render`.
+
+    Returns:
+        (B, C, N) sums of ``density * d(alpha)`` (Siddon) or of the samples times the parameter step (trilinear),
+        as :func:`siddon` / :func:`trilinear` compute them; multiply by the ray length (mm) for line integrals.
+    """
     if renderer not in RENDERERS:
         raise ValueError(f"unknown renderer {renderer!r}; expected one of: {', '.join(RENDERERS)}")
     n_points = check_integer(n_points, "n_points", minimum=2)
@@ -84,10 +117,6 @@ def render(
     batch, n_pixels = target.shape[:2]
     if batch * n_pixels == 0:
         return _empty_image(density, source, target, labels, n_channels)
-    length = (target - source).norm(dim=-1)
-    world_to_voxel = world_to_voxel.to(target.dtype)
-    source = source @ world_to_voxel[:3, :3].mT + world_to_voxel[:3, 3]
-    target = target @ world_to_voxel[:3, :3].mT + world_to_voxel[:3, 3]
     source = source.expand_as(target).reshape(-1, 3)
     target = target.reshape(-1, 3)
     if renderer == "trilinear" and alpha_bounds is None:
@@ -102,8 +131,7 @@ def render(
     else:
         out = trilinear(density, source, target, n_points, alpha_bounds, labels, n_channels, memory_budget)
     out = out.to(density.dtype) if density.dtype in (torch.float32, torch.float64) else out
-    out = out.reshape(batch, n_pixels, -1).transpose(1, 2)
-    return out * length[:, None].to(out.dtype)
+    return out.reshape(batch, n_pixels, -1).transpose(1, 2)
 
 
 def _empty_image(

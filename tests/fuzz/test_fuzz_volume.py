@@ -211,13 +211,13 @@ def _check_read(args: dict[str, Arg]) -> None:
         assert float(density.min()) >= 0.0 and float(density.max()) <= 1.0, "density leaves [0, 1]"
         check_output(torch.as_tensor(subject["density"].affine), (4, 4), "affine")
         check_output(subject["reorient"], (4, 4), "reorient")
-        if "fiducials" in subject:
+        if subject["fiducials"] is not None:
             check_output(subject["fiducials"], None, "fiducials")
         view = _view(subject)
         if view is None:
             return
         drr, pose = view
-        mask = "mask" in subject
+        mask = subject["mask"] is not None
         channels = int(subject["mask"].data.max()) + 1 if mask else 1
         check_call(
             lambda: drr(pose, mask_to_channels=mask),

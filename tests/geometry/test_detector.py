@@ -11,7 +11,7 @@ from tests.geometry._random import random_pose
 
 
 def _detector(reverse_x_axis: bool = True) -> Detector:
-    return Detector(400.0, 5, 2.0, width=7, dely=1.5, x0=3.0, y0=-2.0, reverse_x_axis=reverse_x_axis)
+    return Detector(400.0, 5, 7, 2.0, dely=1.5, x0=3.0, y0=-2.0, reverse_x_axis=reverse_x_axis)
 
 
 def test_intrinsic_matrix_layout() -> None:
@@ -46,9 +46,9 @@ def test_ray_indices_select_pixels() -> None:
     pose = convert(torch.zeros(2, 3), torch.tensor([[0.0, 300.0, 0.0]] * 2), parameterization="axis_angle")
     _, target = detector(pose)
     indices = torch.tensor([[0, 34, 5], [7, 7, 1]])
-    _, selected = detector(pose, indices)
+    _, selected = detector(pose, indices=indices)
     torch.testing.assert_close(selected, torch.stack([target[b, indices[b]] for b in range(2)]))
-    _, shared = detector(pose, indices[0])
+    _, shared = detector(pose, indices=indices[0])
     torch.testing.assert_close(shared, target[:, indices[0]])
 
 
@@ -65,7 +65,7 @@ def test_ray_indices_select_pixels() -> None:
 )
 def test_bad_arguments_are_refused(arguments: dict[str, object], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
-        Detector(**{"sdd": 400.0, "height": 4, "delx": 1.0, **arguments})  # type: ignore[arg-type]
+        Detector(**{"sdd": 400.0, "height": 4, "width": 4, "delx": 1.0, **arguments})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_bad_arguments_are_refused(arguments: dict[str, object], error: type[Exc
 def test_detector_intrinsics_are_required_and_bounded_issue10(arguments: dict[str, object], match: str) -> None:
     # None was read as "keep the current value" of a detector that had none; 1e300 mm spacings gave NaN images.
     with pytest.raises(ValueError, match=match):
-        Detector(**{"sdd": 400.0, "height": 4, "delx": 1.0, **arguments})  # type: ignore[arg-type]
+        Detector(**{"sdd": 400.0, "height": 4, "width": 4, "delx": 1.0, **arguments})  # type: ignore[arg-type]
 
 
 def test_points_in_the_source_plane_project_finitely_issue10() -> None:

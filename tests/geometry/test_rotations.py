@@ -123,7 +123,7 @@ def test_rotation_10d_smallest_eigenvector(device: torch.device) -> None:
     symmetric[:, cols, rows] = packed
     eigenvalues, eigenvectors = torch.linalg.eigh(symmetric)
     torch.testing.assert_close(
-        eigenvalues, torch.tensor([0.0, 1.0, 1.0, 1.0], dtype=torch.float64, device=device).expand(8, 4)
+        eigenvalues, torch.tensor([-1.0, 0.0, 0.0, 0.0], dtype=torch.float64, device=device).expand(8, 4)
     )
     q = matrix_to_quaternion(matrix)
     torch.testing.assert_close(

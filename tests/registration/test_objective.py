@@ -65,7 +65,7 @@ def test_downsampling_averages_blocks():
 def test_sparse_loss_on_every_pixel_equals_the_dense_loss(subject):
     drr = DRR(subject, reshape=False, **SMALL)
     pose = pose_vectors_to_transform([START_POSE, TRUE_POSE])
-    targets = drr(pose_vectors_to_transform([TRUE_POSE, TRUE_POSE]))
+    targets = drr(pose_vectors_to_transform([TRUE_POSE, TRUE_POSE])).reshape(2, 1, SIZE, SIZE)  # reshape=False: flat
     loss = NCCLoss()
     dense = registration_loss(drr, pose, targets, loss)
     sparse = registration_loss(drr, pose, targets, loss, indices=torch.arange(SIZE * SIZE))

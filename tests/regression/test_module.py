@@ -45,7 +45,7 @@ def _data(subject, **kwargs):
 
 
 def _module(data: PoseRegressionDataModule, **kwargs) -> PoseRegressionModule:
-    return PoseRegressionModule(reference_pose=data.reference_pose, **{**NETWORK, **kwargs})
+    return PoseRegressionModule(reference_pose=data.reference_pose, **{"imaging": data.imaging, **NETWORK, **kwargs})
 
 
 def _trainer(tmp_path, max_steps, **kwargs) -> Trainer:
@@ -119,6 +119,42 @@ def test_image_loss_renders_at_the_prediction(subject, tmp_path):
     assert module.render_stats["drrs"] == 16  # 8 targets and 8 DRRs at the predicted poses
     assert "train/image_loss" in trainer.callback_metrics
     assert module.overlay_images()["drr"].shape == (4, 1, 32, 32)
+
+
+# ------------------------------------------------------------------------------------------------ the renderer
+
+
+def test_the_module_builds_its_own_drr_from_the_data_imaging(subject, tmp_path):
+    """The data owns the imaging description; the module receives it and renders with a DRR of its own."""
+    data = _data(subject, voxel_size=10.0)
+    module = _module(data, image_loss_weight=0.5)
+    _trainer(tmp_path, 1).fit(module, datamodule=data)
+    assert module.drr is not None and module.drr is not data.drr
+    assert "drr" not in "".join(module.state_dict())  # the network only, not the DRR or its CT
+    pose = RigidTransform(data.sampler.reference.matrix)
+    torch.testing.assert_close(module.drr(pose), data.drr(pose))  # the same CT (resampled), detector and renderer
+
+
+def test_the_image_term_needs_the_imaging_not_the_data_module(subject, tmp_path):
+    data = _data(subject)
+    module = _module(data, imaging=None, image_loss_weight=0.5)
+    with pytest.raises(ValueError, match="needs the imaging set-up: give imaging=data.imaging"):
+        _trainer(tmp_path, 1).fit(module, datamodule=data)
+
+
+def test_the_cli_links_the_data_imaging_to_the_model(tmp_path):
+    from drreg.cli import PoseRegressionCLI
+
+    args = [
+        "--config",
+        str(ROOT / "recipes" / "pose_regression.yaml"),
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path),
+    ]
+    cli = PoseRegressionCLI(args, run=False)
+    assert cli.model.imaging is cli.datamodule.imaging
+    assert (cli.model.imaging.height, cli.model.imaging.voxel_size) == (64, 4.0)
+    assert "imaging" not in cli.model.hparams
 
 
 # ------------------------------------------------------------------------------------------------- checkpoints

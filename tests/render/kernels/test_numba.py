@@ -296,7 +296,7 @@ def _image(drr: DRR, rot: torch.Tensor, xyz: torch.Tensor, name: str, forward: d
     with pytest.raises(ValueError, match="behind the X-ray source"):
         drr(rot, xyz, **forward)
     source, target = drr.detector(convert(rot.double(), xyz.double(), **forward))
-    image = render(drr.density, source, target, drr.world_to_voxel, drr.renderer, backend=drr.backend)
+    image = render(drr.density, source, target, drr.world_to_voxel, drr.renderer_name, backend=drr.backend)
     return image.reshape(len(rot), -1, drr.detector.height, drr.detector.width)
 
 
