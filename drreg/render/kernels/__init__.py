@@ -15,9 +15,12 @@ kernels; ``host``: tensor conversion, launches and the interface below):
 Each host module provides::
 
     siddon_forward(density, source, target, labels, n_channels) -> (R, C)
+    siddon_jacobian(density, source, target) -> ((R, 1), d out / d (source, target) (R, 6) float64)  [CPU only]
     siddon_backward(grad_out, density, source, target, labels, n_channels, *, need_density, need_rays)
         -> (grad_density (X, Y, Z) | empty, grad_source (R, 3) | empty, grad_target (R, 3) | empty)
     trilinear_forward(density, source, target, alpha_bounds, labels, n_channels, n_points) -> (R, C)
+    trilinear_jacobian(density, source, target, alpha_bounds, n_points)
+        -> ((R, 1), d out / d (source, target, alpha_bounds) (R, 8) float64)                   [CPU only]
     trilinear_backward(grad_out, density, source, target, alpha_bounds, labels, n_channels, n_points, *,
                        need_density, need_rays)
         -> (grad_density | empty, grad_source | empty, grad_target | empty, grad_alpha_bounds (2,) | empty)
@@ -193,6 +196,48 @@ def _siddon_autograd(ctx, grad_out):
 _siddon_op.register_autograd(_siddon_autograd, setup_context=_siddon_setup)
 
 
+@torch.library.custom_op("drreg::siddon_jacobian", mutates_args=())
+def _siddon_jacobian_op(
+    density: torch.Tensor, source: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return _kernels(density.device).siddon_jacobian(density, source, target)
+
+
+@_siddon_jacobian_op.register_fake
+def _(density, source, target):
+    return (
+        density.new_empty(target.shape[0], 1, dtype=torch.float32),
+        source.new_empty(target.shape[0], 6, dtype=torch.float64),
+    )
+
+
+def _siddon_jacobian_setup(ctx, inputs, output):
+    density, source, target = inputs
+    jacobian = output[1]
+    ctx.save_for_backward(density, source, target, jacobian)
+    ctx.mark_non_differentiable(jacobian)
+
+
+def _siddon_jacobian_autograd(ctx, grad_out, grad_jacobian):
+    density, source, target, jacobian = ctx.saved_tensors
+    need_density = ctx.needs_input_grad[0]
+    need_rays = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+    grad_density = grad_source = grad_target = None
+    if need_density:
+        no_labels = _no_labels(None, density)
+        grad = _siddon_backward_op(grad_out.contiguous(), density, source, target, no_labels, 1, True, False)[0]
+        grad_density = grad.to(density.dtype)
+    if need_rays:
+        # The pose gradient is linear in grad_out: grad_out[r] times the ray's derivatives from the forward walk.
+        weight = grad_out.to(torch.float64)
+        grad_source = (weight * jacobian[:, :3]).to(source.dtype)
+        grad_target = (weight * jacobian[:, 3:]).to(target.dtype)
+    return grad_density, grad_source, grad_target
+
+
+_siddon_jacobian_op.register_autograd(_siddon_jacobian_autograd, setup_context=_siddon_jacobian_setup)
+
+
 def siddon_fused(
     density: torch.Tensor,
     source: torch.Tensor,
@@ -200,7 +245,14 @@ def siddon_fused(
     labels: torch.Tensor | None = None,
     n_channels: int | None = None,
 ) -> torch.Tensor:
-    """Fused :func:`drreg.render.siddon.siddon` (same arguments and result, float32 output)."""
+    """Fused :func:`drreg.render.siddon.siddon` (same arguments and result, float32 output).
+
+    On the CPU, a one-channel render whose rays need gradients also returns, from the same walk, each ray's
+    derivatives (``drreg::siddon_jacobian``): the backward pass then multiplies instead of walking the rays again.
+    """
+    rays_need_grad = torch.is_grad_enabled() and (source.requires_grad or target.requires_grad)
+    if labels is None and density.device.type == "cpu" and rays_need_grad:
+        return _siddon_jacobian_op(density, source.contiguous(), target.contiguous())[0]
     n_channels = 1 if labels is None else (int(labels.max()) + 1 if n_channels is None else n_channels)
     return _siddon_op(density, source.contiguous(), target.contiguous(), _no_labels(labels, density), n_channels)
 
@@ -300,6 +352,52 @@ def _trilinear_autograd(ctx, grad_out):
 _trilinear_op.register_autograd(_trilinear_autograd, setup_context=_trilinear_setup)
 
 
+@torch.library.custom_op("drreg::trilinear_jacobian", mutates_args=())
+def _trilinear_jacobian_op(
+    density: torch.Tensor, source: torch.Tensor, target: torch.Tensor, alpha_bounds: torch.Tensor, n_points: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return _kernels(density.device).trilinear_jacobian(density, source, target, alpha_bounds, n_points)
+
+
+@_trilinear_jacobian_op.register_fake
+def _(density, source, target, alpha_bounds, n_points):
+    return (
+        density.new_empty(target.shape[0], 1, dtype=torch.float32),
+        source.new_empty(target.shape[0], 8, dtype=torch.float64),
+    )
+
+
+def _trilinear_jacobian_setup(ctx, inputs, output):
+    density, source, target, alpha_bounds, n_points = inputs
+    jacobian = output[1]
+    ctx.save_for_backward(density, source, target, alpha_bounds, jacobian)
+    ctx.n_points = n_points
+    ctx.mark_non_differentiable(jacobian)
+
+
+def _trilinear_jacobian_autograd(ctx, grad_out, grad_jacobian):
+    density, source, target, alpha_bounds, jacobian = ctx.saved_tensors
+    need_density = ctx.needs_input_grad[0]
+    need_rays = any(ctx.needs_input_grad[1:4])
+    grad_density = grad_source = grad_target = grad_bounds = None
+    if need_density:
+        no_labels = _no_labels(None, density)
+        grad = _trilinear_backward_op(
+            grad_out.contiguous(), density, source, target, alpha_bounds, no_labels, 1, ctx.n_points, True, False
+        )[0]
+        grad_density = grad.to(density.dtype)
+    if need_rays:
+        # The gradients are linear in grad_out: grad_out[r] times the ray's derivatives from the forward pass.
+        weighted = grad_out.to(torch.float64) * jacobian
+        grad_source = weighted[:, :3].to(source.dtype)
+        grad_target = weighted[:, 3:6].to(target.dtype)
+        grad_bounds = weighted[:, 6:].sum(0).to(alpha_bounds.dtype)
+    return grad_density, grad_source, grad_target, grad_bounds, None
+
+
+_trilinear_jacobian_op.register_autograd(_trilinear_jacobian_autograd, setup_context=_trilinear_jacobian_setup)
+
+
 def trilinear_fused(
     density: torch.Tensor,
     source: torch.Tensor,
@@ -309,7 +407,15 @@ def trilinear_fused(
     labels: torch.Tensor | None = None,
     n_channels: int | None = None,
 ) -> torch.Tensor:
-    """Fused :func:`drreg.render.trilinear.trilinear` (same arguments and result, float32 output)."""
+    """Fused :func:`drreg.render.trilinear.trilinear` (same arguments and result, float32 output).
+
+    On the CPU, a one-channel render whose rays or bounds need gradients also returns each ray's derivatives from
+    the same pass (``drreg::trilinear_jacobian``), so the backward pass multiplies instead of sampling again.
+    """
+    needs_grad = source.requires_grad or target.requires_grad or alpha_bounds.requires_grad
+    if labels is None and density.device.type == "cpu" and torch.is_grad_enabled() and needs_grad:
+        rays = (source.contiguous(), target.contiguous())
+        return _trilinear_jacobian_op(density, *rays, alpha_bounds, n_points)[0]
     n_channels = 1 if labels is None else (int(labels.max()) + 1 if n_channels is None else n_channels)
     return _trilinear_op(
         density,

@@ -3,9 +3,12 @@
 Interface (called by the ``drreg::siddon`` / ``drreg::trilinear`` custom ops of :mod:`drreg.render.kernels`)::
 
     siddon_forward(density, source, target, labels, n_channels) -> (R, C) float32
+    siddon_jacobian(density, source, target) -> ((R, 1) float32, d out / d (source, target) (R, 6) float64)
     siddon_backward(grad_out, density, source, target, labels, n_channels, *, need_density, need_rays)
         -> (grad_density (X, Y, Z) float32 | empty, grad_source (R, 3) | empty, grad_target (R, 3) | empty)
     trilinear_forward(density, source, target, alpha_bounds, labels, n_channels, n_points) -> (R, C) float32
+    trilinear_jacobian(density, source, target, alpha_bounds, n_points)
+        -> ((R, 1) float32, d out / d (source, target, alpha_bounds) (R, 8) float64)
     trilinear_backward(grad_out, density, source, target, alpha_bounds, labels, n_channels, n_points, *,
                        need_density, need_rays)
         -> (grad_density | empty, grad_source | empty, grad_target | empty, grad_alpha_bounds (2,) | empty)
@@ -30,15 +33,28 @@ import numpy as np
 import torch
 
 from drreg.render.kernels._numba_order import ray_order
-from drreg.render.kernels._numba_siddon import siddon_density_kernel, siddon_forward_kernel, siddon_rays_kernel
+from drreg.render.kernels._numba_siddon import (
+    siddon_density_kernel,
+    siddon_forward_kernel,
+    siddon_jacobian_kernel,
+    siddon_rays_kernel,
+)
 from drreg.render.kernels._numba_trilinear import (
     trilinear_density_kernel,
     trilinear_forward_kernel,
+    trilinear_jacobian_kernel,
     trilinear_rays_kernel,
 )
 from drreg.render.trilinear import sample_alphas, sample_step, unit_steps
 
-__all__ = ["siddon_forward", "siddon_backward", "trilinear_forward", "trilinear_backward"]
+__all__ = [
+    "siddon_forward",
+    "siddon_jacobian",
+    "siddon_backward",
+    "trilinear_forward",
+    "trilinear_jacobian",
+    "trilinear_backward",
+]
 
 # x-planes per density-gradient slab: 64 tasks on a 512-wide volume, contiguous in memory (x is the slowest axis).
 _SLAB_WIDTH = 8
@@ -125,6 +141,21 @@ def siddon_forward(
     return torch.from_numpy(out).to(torch.float32)
 
 
+def siddon_jacobian(
+    density: torch.Tensor, source: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`siddon_forward` of one channel (R, 1) float32, and d out / d (source, target) (R, 6) float64."""
+    _threads()
+    source_array, target_array = _rays(source), _rays(target)
+    out = np.zeros((target.shape[0], 1), dtype=np.float64)
+    jacobian = np.zeros((target.shape[0], 6), dtype=np.float64)
+    with numba.parallel_chunksize(_RAY_CHUNK):
+        siddon_jacobian_kernel(
+            _volume(density), _shape(density), source_array, target_array, _order(target_array), out, jacobian
+        )
+    return torch.from_numpy(out).to(torch.float32), torch.from_numpy(jacobian)
+
+
 def siddon_backward(
     grad_out: torch.Tensor,
     density: torch.Tensor,
@@ -191,6 +222,32 @@ def trilinear_forward(
             out,
         )
     return torch.from_numpy(out).to(torch.float32)
+
+
+def trilinear_jacobian(
+    density: torch.Tensor, source: torch.Tensor, target: torch.Tensor, alpha_bounds: torch.Tensor, n_points: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`trilinear_forward` of one channel (R, 1) float32, and d out / d (source, target, alpha_bounds)
+    (R, 8) float64."""
+    _threads()
+    alphas, unit, step = _marching(alpha_bounds, n_points)
+    source_array, target_array = _rays(source), _rays(target)
+    out = np.zeros((target.shape[0], 1), dtype=np.float64)
+    jacobian = np.zeros((target.shape[0], 8), dtype=np.float64)
+    with numba.parallel_chunksize(_RAY_CHUNK):
+        trilinear_jacobian_kernel(
+            _volume(density),
+            _shape(density),
+            source_array,
+            target_array,
+            _order(target_array),
+            alphas,
+            unit,
+            step,
+            out,
+            jacobian,
+        )
+    return torch.from_numpy(out).to(torch.float32), torch.from_numpy(jacobian)
 
 
 def trilinear_backward(

@@ -15,7 +15,7 @@ from numba import njit, prange
 
 from drreg.render.kernels._numba_traversal import JIT, TINY, ray
 
-__all__ = ["trilinear_forward_kernel", "trilinear_rays_kernel", "trilinear_density_kernel"]
+__all__ = ["trilinear_forward_kernel", "trilinear_jacobian_kernel", "trilinear_rays_kernel", "trilinear_density_kernel"]
 
 
 @njit(inline="always", **JIT)
@@ -282,3 +282,47 @@ def trilinear_density_kernel(
                             grad_density[row] += np.float32(g * wx * wy * wz0)
                         if vz1:
                             grad_density[row + 1] += np.float32(g * wx * wy * wz1)
+
+
+@njit(parallel=True, **JIT)
+def trilinear_jacobian_kernel(density, shape, source, target, order, alphas, unit, step, out, jacobian):
+    """The forward sums and, in the same pass, their derivatives with respect to each ray and the bounds (no labels).
+
+    ``jacobian[r]`` = (d out[r] / d source[r] (3), d out[r] / d target[r] (3), d out[r] / d alpha_bounds (2)): the
+    rays kernel is linear in ``grad_out[r]``, so with one channel its gradients are ``grad_out[r]`` times these.
+    ``out`` is bitwise the forward kernel's (same samples, same order).
+    """
+    nx, ny, nz = shape[0], shape[1], shape[2]
+    d_step = 1.0 / (alphas.shape[0] - 1)  # d step / d alpha_max = -d step / d alpha_min
+    for t in prange(order.shape[0]):
+        r = order[t]
+        s0, s1, s2, d0, d1, d2 = ray(source, target, r)
+        a0 = a1 = a2 = b0 = b1 = b2 = 0.0  # sums of d out / dp and of alpha * d out / dp
+        total = lo = hi = 0.0  # the sum of the samples (= d out / d step), d out / d alpha_min and alpha_max
+        first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
+        for k in range(first, last):
+            alpha = alphas[k]
+            px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2
+            if not _in_reach(px, py, pz, nx, ny, nz):
+                continue
+            value, gx, gy, gz = _sample(density, nx, ny, nz, px, py, pz, with_gradient=True)
+            total += value
+            gx, gy, gz = step * gx, step * gy, step * gz
+            a0 += gx
+            a1 += gy
+            a2 += gz
+            b0 += gx * alpha
+            b1 += gy * alpha
+            b2 += gz * alpha
+            along = gx * d0 + gy * d1 + gz * d2  # d out / d alpha_k
+            hi += along * unit[k]
+            lo += along * (1.0 - unit[k])
+        out[r, 0] = total * step
+        # d p / d s = 1 - alpha and d p / d t = alpha, except where the direction was clamped (no gradient).
+        m0 = 0.0 if abs(d0) <= TINY else 1.0
+        m1 = 0.0 if abs(d1) <= TINY else 1.0
+        m2 = 0.0 if abs(d2) <= TINY else 1.0
+        jacobian[r, 0], jacobian[r, 1], jacobian[r, 2] = a0 - m0 * b0, a1 - m1 * b1, a2 - m2 * b2
+        jacobian[r, 3], jacobian[r, 4], jacobian[r, 5] = m0 * b0, m1 * b1, m2 * b2
+        jacobian[r, 6] = lo - total * d_step
+        jacobian[r, 7] = hi + total * d_step
