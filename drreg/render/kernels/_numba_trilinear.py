@@ -40,7 +40,7 @@ def _sample(density, nx, ny, nz, px, py, pz, with_gradient):
     y0, wy0, wy1, vy0, vy1 = _corner_weights(py, ny)
     z0, wz0, wz1, vz0, vz1 = _corner_weights(pz, nz)
     if vx0 and vx1 and vy0 and vy1 and vz0 and vz1:
-        # All eight corners in the grid (most samples): the same sums in the same order, without the branches.
+        # All eight corners in the grid (most samples): no branches, and nested interpolations (fewer products).
         return _interior(density, ny, nz, x0, y0, z0, wx0, wx1, wy0, wy1, wz0, wz1, with_gradient)
     value = gx = gy = gz = 0.0
     for a in range(2):
@@ -69,48 +69,26 @@ def _sample(density, nx, ny, nz, px, py, pz, with_gradient):
 
 @njit(inline="always", **JIT)
 def _interior(density, ny, nz, x0, y0, z0, wx0, wx1, wy0, wy1, wz0, wz1, with_gradient):
-    """:func:`_sample` of a point whose eight corners lie in the grid: corners in (x, y, z) order, as there."""
+    """:func:`_sample` of a point whose eight corners lie in the grid, as nested linear interpolations (z, y, x):
+    7 interpolations instead of 8 products of 3 weights, and the gradient from their differences."""
     row = (x0 * ny + y0) * nz + z0
     plane = ny * nz
     r000, r001 = np.float64(density[row]), np.float64(density[row + 1])
     r010, r011 = np.float64(density[row + nz]), np.float64(density[row + nz + 1])
     r100, r101 = np.float64(density[row + plane]), np.float64(density[row + plane + 1])
     r110, r111 = np.float64(density[row + plane + nz]), np.float64(density[row + plane + nz + 1])
-    value = 0.0
-    value += wx0 * wy0 * wz0 * r000
-    value += wx0 * wy0 * wz1 * r001
-    value += wx0 * wy1 * wz0 * r010
-    value += wx0 * wy1 * wz1 * r011
-    value += wx1 * wy0 * wz0 * r100
-    value += wx1 * wy0 * wz1 * r101
-    value += wx1 * wy1 * wz0 * r110
-    value += wx1 * wy1 * wz1 * r111
+    c00 = r000 * wz0 + r001 * wz1  # along z, at (x0, y0), (x0, y0 + 1), (x0 + 1, y0), (x0 + 1, y0 + 1)
+    c01 = r010 * wz0 + r011 * wz1
+    c10 = r100 * wz0 + r101 * wz1
+    c11 = r110 * wz0 + r111 * wz1
+    c0 = c00 * wy0 + c01 * wy1  # along y, at x0 and x0 + 1
+    c1 = c10 * wy0 + c11 * wy1
+    value = c0 * wx0 + c1 * wx1
     gx = gy = gz = 0.0
-    if with_gradient:
-        gx += -1.0 * wy0 * wz0 * r000
-        gx += -1.0 * wy0 * wz1 * r001
-        gx += -1.0 * wy1 * wz0 * r010
-        gx += -1.0 * wy1 * wz1 * r011
-        gx += 1.0 * wy0 * wz0 * r100
-        gx += 1.0 * wy0 * wz1 * r101
-        gx += 1.0 * wy1 * wz0 * r110
-        gx += 1.0 * wy1 * wz1 * r111
-        gy += -1.0 * wx0 * wz0 * r000
-        gy += -1.0 * wx0 * wz1 * r001
-        gy += 1.0 * wx0 * wz0 * r010
-        gy += 1.0 * wx0 * wz1 * r011
-        gy += -1.0 * wx1 * wz0 * r100
-        gy += -1.0 * wx1 * wz1 * r101
-        gy += 1.0 * wx1 * wz0 * r110
-        gy += 1.0 * wx1 * wz1 * r111
-        gz += -1.0 * wx0 * wy0 * r000
-        gz += 1.0 * wx0 * wy0 * r001
-        gz += -1.0 * wx0 * wy1 * r010
-        gz += 1.0 * wx0 * wy1 * r011
-        gz += -1.0 * wx1 * wy0 * r100
-        gz += 1.0 * wx1 * wy0 * r101
-        gz += -1.0 * wx1 * wy1 * r110
-        gz += 1.0 * wx1 * wy1 * r111
+    if with_gradient:  # d wx1 / d px = 1 = -d wx0 / d px, and likewise in y and z
+        gx = c1 - c0
+        gy = (c01 - c00) * wx0 + (c11 - c10) * wx1
+        gz = ((r001 - r000) * wy0 + (r011 - r010) * wy1) * wx0 + ((r101 - r100) * wy0 + (r111 - r110) * wy1) * wx1
     return value, gx, gy, gz
 
 
