@@ -33,6 +33,28 @@ def _weighted(density, labels, has_labels, grad_out, r, flat, n_channels):
     return np.float64(grad_out[r, c] * density[flat])
 
 
+@njit(inline="always", **JIT)
+def _add_crossing(axis, jump, alpha, d0, d1, d2, gs0, gs1, gs2, gt0, gt1, gt2):
+    """Add the pose terms of one crossing (parameter ``alpha``, plane of ``axis``) where the (weighted) density
+    jumps by ``jump`` (before minus after) to the source and target sums.
+
+    alpha = (plane - s_a) / d_a: d alpha / d s_a = (alpha - 1) / d_a and d alpha / d t_a = -alpha / d_a.
+    """
+    if axis == 0:
+        coefficient = jump / d0
+        gs0 += coefficient * (alpha - 1.0)
+        gt0 += -coefficient * alpha
+    elif axis == 1:
+        coefficient = jump / d1
+        gs1 += coefficient * (alpha - 1.0)
+        gt1 += -coefficient * alpha
+    else:
+        coefficient = jump / d2
+        gs2 += coefficient * (alpha - 1.0)
+        gt2 += -coefficient * alpha
+    return gs0, gs1, gs2, gt0, gt1, gt2
+
+
 @njit(parallel=True, **JIT)
 def siddon_forward_kernel(density, shape, labels, has_labels, source, target, order, out):
     """out[r, c] += sum of density * (alpha_{k+1} - alpha_k) over the voxels of ray r (channel c), rays in ``order``."""
@@ -85,19 +107,9 @@ def siddon_rays_kernel(density, shape, labels, has_labels, grad_out, source, tar
                 current = 0.0
                 if inside:
                     current = _weighted(density, labels, has_labels, grad_out, r, flat, n_channels)
-                # alpha = (plane - s_a) / d_a: d alpha / d s_a = (alpha - 1) / d_a, d alpha / d t_a = -alpha / d_a.
-                if axis == 0:
-                    coefficient = (previous - current) / d0
-                    gs0 += coefficient * (alpha - 1.0)
-                    gt0 += -coefficient * alpha
-                elif axis == 1:
-                    coefficient = (previous - current) / d1
-                    gs1 += coefficient * (alpha - 1.0)
-                    gt1 += -coefficient * alpha
-                else:
-                    coefficient = (previous - current) / d2
-                    gs2 += coefficient * (alpha - 1.0)
-                    gt2 += -coefficient * alpha
+                gs0, gs1, gs2, gt0, gt1, gt2 = _add_crossing(
+                    axis, previous - current, alpha, d0, d1, d2, gs0, gs1, gs2, gt0, gt1, gt2
+                )
                 if not inside:
                     break
                 previous = current
@@ -159,19 +171,9 @@ def siddon_jacobian_kernel(density, shape, source, target, order, out, jacobian)
             while True:
                 # Crossing (alpha, axis) separates `previous` from the current voxel (0 once outside).
                 current = np.float64(density[flat]) if inside else 0.0
-                # alpha = (plane - s_a) / d_a: d alpha / d s_a = (alpha - 1) / d_a, d alpha / d t_a = -alpha / d_a.
-                if axis == 0:
-                    coefficient = (previous - current) / d0
-                    js0 += coefficient * (alpha - 1.0)
-                    jt0 += -coefficient * alpha
-                elif axis == 1:
-                    coefficient = (previous - current) / d1
-                    js1 += coefficient * (alpha - 1.0)
-                    jt1 += -coefficient * alpha
-                else:
-                    coefficient = (previous - current) / d2
-                    js2 += coefficient * (alpha - 1.0)
-                    jt2 += -coefficient * alpha
+                js0, js1, js2, jt0, jt1, jt2 = _add_crossing(
+                    axis, previous - current, alpha, d0, d1, d2, js0, js1, js2, jt0, jt1, jt2
+                )
                 if not inside:
                     break
                 previous = current

@@ -142,6 +142,36 @@ def trilinear_forward_kernel(density, shape, labels, has_labels, source, target,
             out[r, 0] = total * step
 
 
+@njit(inline="always", **JIT)
+def _add_sample(g, gx, gy, gz, alpha, unit_k, d0, d1, d2, sums):
+    """Add one sample's pose terms, its gradient scaled by ``g``, to ``sums`` = (a0, a1, a2, b0, b1, b2, lo, hi):
+    the sums of dL/dp and of alpha * dL/dp, and dL/d alpha_min, dL/d alpha_max through the sample's alpha."""
+    a0, a1, a2, b0, b1, b2, lo, hi = sums
+    gx, gy, gz = g * gx, g * gy, g * gz
+    along = gx * d0 + gy * d1 + gz * d2  # dL/d alpha_k
+    return (
+        a0 + gx,
+        a1 + gy,
+        a2 + gz,
+        b0 + gx * alpha,
+        b1 + gy * alpha,
+        b2 + gz * alpha,
+        lo + along * (1.0 - unit_k),
+        hi + along * unit_k,
+    )
+
+
+@njit(inline="always", **JIT)
+def _ray_gradients(d0, d1, d2, sums):
+    """d/d source (3) and d/d target (3) of a ray from its sums: d p / d s = 1 - alpha and d p / d t = alpha,
+    except where the direction was clamped (no gradient)."""
+    a0, a1, a2, b0, b1, b2, _, _ = sums
+    m0 = 0.0 if abs(d0) <= TINY else 1.0
+    m1 = 0.0 if abs(d1) <= TINY else 1.0
+    m2 = 0.0 if abs(d2) <= TINY else 1.0
+    return a0 - m0 * b0, a1 - m1 * b1, a2 - m2 * b2, m0 * b0, m1 * b1, m2 * b2
+
+
 @njit(parallel=True, **JIT)
 def trilinear_rays_kernel(
     density,
@@ -166,8 +196,8 @@ def trilinear_rays_kernel(
     for t in prange(order.shape[0]):
         r = order[t]
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
-        a0 = a1 = a2 = b0 = b1 = b2 = 0.0  # sums of dL/dp and of alpha * dL/dp
-        by_step = lo = hi = 0.0  # dL/d step, dL/d alpha_min and dL/d alpha_max through the alphas
+        sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # see _add_sample
+        by_step = 0.0  # dL/d step
         first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
         for k in range(first, last):
             alpha = alphas[k]
@@ -180,25 +210,12 @@ def trilinear_rays_kernel(
             weight = np.float64(grad_out[r, c])
             value, gx, gy, gz = _sample(density, nx, ny, nz, px, py, pz, with_gradient=True)
             by_step += weight * value
-            g = weight * step
-            gx, gy, gz = g * gx, g * gy, g * gz
-            a0 += gx
-            a1 += gy
-            a2 += gz
-            b0 += gx * alpha
-            b1 += gy * alpha
-            b2 += gz * alpha
-            along = gx * d0 + gy * d1 + gz * d2  # dL/d alpha_k
-            hi += along * unit[k]
-            lo += along * (1.0 - unit[k])
-        # d p / d s = 1 - alpha and d p / d t = alpha, except where the direction was clamped (no gradient).
-        m0 = 0.0 if abs(d0) <= TINY else 1.0
-        m1 = 0.0 if abs(d1) <= TINY else 1.0
-        m2 = 0.0 if abs(d2) <= TINY else 1.0
-        grad_source[r, 0], grad_source[r, 1], grad_source[r, 2] = a0 - m0 * b0, a1 - m1 * b1, a2 - m2 * b2
-        grad_target[r, 0], grad_target[r, 1], grad_target[r, 2] = m0 * b0, m1 * b1, m2 * b2
-        grad_bounds[r, 0] = lo - by_step * d_step
-        grad_bounds[r, 1] = hi + by_step * d_step
+            sums = _add_sample(weight * step, gx, gy, gz, alpha, unit[k], d0, d1, d2, sums)
+        gs0, gs1, gs2, gt0, gt1, gt2 = _ray_gradients(d0, d1, d2, sums)
+        grad_source[r, 0], grad_source[r, 1], grad_source[r, 2] = gs0, gs1, gs2
+        grad_target[r, 0], grad_target[r, 1], grad_target[r, 2] = gt0, gt1, gt2
+        grad_bounds[r, 0] = sums[6] - by_step * d_step
+        grad_bounds[r, 1] = sums[7] + by_step * d_step
 
 
 @njit(**JIT)
@@ -275,8 +292,8 @@ def trilinear_jacobian_kernel(density, shape, source, target, order, alphas, uni
     for t in prange(order.shape[0]):
         r = order[t]
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
-        a0 = a1 = a2 = b0 = b1 = b2 = 0.0  # sums of d out / dp and of alpha * d out / dp
-        total = lo = hi = 0.0  # the sum of the samples (= d out / d step), d out / d alpha_min and alpha_max
+        sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # see _add_sample (with grad_out = 1)
+        total = 0.0  # the sum of the samples (= d out / d step)
         first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
         for k in range(first, last):
             alpha = alphas[k]
@@ -285,22 +302,10 @@ def trilinear_jacobian_kernel(density, shape, source, target, order, alphas, uni
                 continue
             value, gx, gy, gz = _sample(density, nx, ny, nz, px, py, pz, with_gradient=True)
             total += value
-            gx, gy, gz = step * gx, step * gy, step * gz
-            a0 += gx
-            a1 += gy
-            a2 += gz
-            b0 += gx * alpha
-            b1 += gy * alpha
-            b2 += gz * alpha
-            along = gx * d0 + gy * d1 + gz * d2  # d out / d alpha_k
-            hi += along * unit[k]
-            lo += along * (1.0 - unit[k])
+            sums = _add_sample(step, gx, gy, gz, alpha, unit[k], d0, d1, d2, sums)
         out[r, 0] = total * step
-        # d p / d s = 1 - alpha and d p / d t = alpha, except where the direction was clamped (no gradient).
-        m0 = 0.0 if abs(d0) <= TINY else 1.0
-        m1 = 0.0 if abs(d1) <= TINY else 1.0
-        m2 = 0.0 if abs(d2) <= TINY else 1.0
-        jacobian[r, 0], jacobian[r, 1], jacobian[r, 2] = a0 - m0 * b0, a1 - m1 * b1, a2 - m2 * b2
-        jacobian[r, 3], jacobian[r, 4], jacobian[r, 5] = m0 * b0, m1 * b1, m2 * b2
-        jacobian[r, 6] = lo - total * d_step
-        jacobian[r, 7] = hi + total * d_step
+        js0, js1, js2, jt0, jt1, jt2 = _ray_gradients(d0, d1, d2, sums)
+        jacobian[r, 0], jacobian[r, 1], jacobian[r, 2] = js0, js1, js2
+        jacobian[r, 3], jacobian[r, 4], jacobian[r, 5] = jt0, jt1, jt2
+        jacobian[r, 6] = sums[6] - total * d_step
+        jacobian[r, 7] = sums[7] + total * d_step
