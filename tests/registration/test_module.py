@@ -38,7 +38,9 @@ from tests.registration._setup import (
 
 
 def test_registration_converges(subject, tmp_path):
-    module, trainer = register(subject, tmp_path)
+    # 60 + 100 steps: at 60 + 60 the run is still converging (0.30 degrees with the one-walk float64 pose gradients,
+    # under 0.2 with the older float32-weighted ones: where an unfinished run ends depends on the last bits).
+    module, trainer = register(subject, tmp_path, steps=(60, 100))
     results = json.loads((tmp_path / "poses.json").read_text())
     errors = results["targets"][0]["errors"]
     assert results["status"] == "finished"
