@@ -19,7 +19,8 @@ __all__ = ["gaussian_blur_mm", "add_scatter", "quantum_noise", "heel_profile", "
 
 
 def _gaussian_kernel(sigma_px: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    radius = max(1, math.ceil(3.0 * sigma_px))
+    # 4 sigma keeps 99.9 % of the variance (3 sigma loses 2.7 %: a visibly narrower blur).
+    radius = max(1, math.ceil(4.0 * sigma_px))
     x = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
     kernel = torch.exp(-0.5 * (x / sigma_px) ** 2)
     return kernel / kernel.sum()
@@ -111,9 +112,10 @@ def quantum_noise(
     q = quanta.clamp_min(0.0)
     if mode == "poisson":
         draw = torch.poisson(q.detach().expand_as(signal).contiguous(), generator=generator)
-        # The draw has no gradient; keep the signal's by a straight-through ratio (d noisy / d signal = N / q).
-        ratio = draw / q.detach().clamp_min(1e-12)
-        return signal * torch.where(q.detach() > 0, ratio, torch.ones_like(ratio))
+        # The draw has no gradient; keep the signal's by a straight-through ratio (d noisy / d signal = N / q). Draw
+        # times signal/q, not signal times draw/q: a counting signal (signal == q) is then exactly the whole count.
+        scale = signal / q.detach().clamp_min(1e-12)
+        return torch.where(q.detach() > 0, draw * scale, signal)
     eps = torch.randn(signal.shape, dtype=signal.dtype, device=signal.device, generator=generator)
     # Relative noise 1/√q: clamp before dividing (a pixel that sees no quanta gets none).
     return signal * (1.0 + eps * torch.rsqrt(q.clamp_min(1e-12)) * (q > 0))

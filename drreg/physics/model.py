@@ -65,7 +65,7 @@ class XRayPhysics(torch.nn.Module):
         blur_mm: Gaussian detector blur, standard deviation (mm; 0: none).
         noise: ``None``, ``"poisson"`` or ``"gaussian"`` (differentiable), see :func:`drreg.physics.quantum_noise`.
         heel: anode heel effect, relative intensity ``1 ± heel`` across the detector rows (0: none).
-        collimation: ``(fraction of H, fraction of W)`` of a centred open field, or None.
+        collimation: ``(fraction of H, fraction of W)`` of a centred open field, each in ``(0, 1]``, or None.
         output: ``"raw"`` detector intensities, or ``"negative_log"`` ``-log(I / I_air)``.
 
     Shapes: ``forward`` takes ``(B, M, H, W)`` line integrals of mass density (mm · g/cm³, as a DRR of a density
@@ -115,6 +115,13 @@ class XRayPhysics(torch.nn.Module):
         self.blur_mm = check_number(blur_mm, "blur_mm", minimum=0.0, unit="mm")
         self.noise = noise
         self.heel = check_number(heel, "heel", minimum=0.0, maximum=0.999)
+        if collimation is not None:
+            if not isinstance(collimation, Sequence) or len(collimation) != 2:
+                raise ValueError(f"collimation must be (fraction of H, fraction of W) or None, got {collimation!r}")
+            collimation = (
+                check_number(collimation[0], "collimation[0]", positive=True, maximum=1.0),
+                check_number(collimation[1], "collimation[1]", positive=True, maximum=1.0),
+            )
         self.collimation = collimation
         self.output = output
         scintillator_mm = check_number(scintillator_mm, "scintillator_mm", minimum=0.0, unit="mm")
@@ -195,8 +202,9 @@ class XRayPhysics(torch.nn.Module):
             signal = quantum_noise(signal, quanta, self.noise, generator)
         if self.output == "raw":
             return signal
-        # Less than half a detected photon cannot be told from none: clamp there (noise-free: a tiny floor).
-        floor = 0.5 * float(self.detected.sum()) if self.noise is not None else 1e-30
+        # Less than half a detected photon (signal unit: one photon) cannot be told from none: clamp there (noise-free:
+        # a tiny floor).
+        floor = 0.5 if self.noise is not None else 1e-30
         return -torch.log(signal.clamp_min(floor) / flat_field)
 
     def extra_repr(self) -> str:
@@ -223,8 +231,8 @@ class PhysicsDRR(torch.nn.Module):
             (logistic weights, differentiable in the HU; one render per material).
         thresholds: HU boundaries between the materials (see :func:`drreg.physics.material_labels`).
         soft_width_hu: logistic width of the soft decomposition (HU).
-        metal: a material name for metal voxels (appended as the last channel), or None.
-        metal_threshold: HU at or above which a voxel is metal.
+        metal: a name of :data:`~drreg.physics.MATERIALS` for metal voxels (appended as the last channel), or None.
+        metal_threshold: HU at or above which a voxel is metal (above the last of ``thresholds``).
         metal_labels: ids of the subject's ``mask`` that are metal (an implant segmentation), besides the threshold.
         bone_scale: factor on the density of bone (a bone-weighting knob for domain randomisation).
         **drr_kwargs: for :class:`drreg.DRR` (``x0``, ``y0``, ``renderer``, ``backend``, ``reverse_x_axis``, ...);
@@ -268,6 +276,15 @@ class PhysicsDRR(torch.nn.Module):
             raise ValueError("metal_threshold and metal_labels need metal=<material name>, e.g. metal='titanium'")
         if metal is not None and metal_threshold is None and not metal_labels:
             raise ValueError("metal needs metal_threshold (HU) or metal_labels (ids of the subject's mask)")
+        if metal is not None and metal not in MATERIALS:
+            raise ValueError(f"metal must be a name of drreg.physics.MATERIALS ({', '.join(MATERIALS)}), got {metal!r}")
+        if metal_threshold is not None:
+            metal_threshold = check_number(metal_threshold, "metal_threshold", unit="HU")
+            if thresholds and metal_threshold <= max(float(t) for t in thresholds):
+                raise ValueError(
+                    f"metal_threshold must be above the last threshold {max(float(t) for t in thresholds)} HU, got "
+                    f"{metal_threshold}"
+                )
         for key in ("reshape", "p_subsample"):
             if key in drr_kwargs:
                 raise ValueError(f"PhysicsDRR renders whole images (scatter and blur need them): remove {key}=")
@@ -343,9 +360,13 @@ class PhysicsDRR(torch.nn.Module):
         density = self.mass_density(hu)
         n_materials = len(self.materials)
         if self.decomposition == "hard":
-            if hu is not None:  # the labels follow the given volume
+            subject_labels = self.drr.mask
+            if hu is not None:  # the labels follow the given volume, for this call only
                 self.drr.mask = self._labels(hu).to(hu.device)
-            image = self.drr(*pose, mask_to_channels=True, density=density, **kwargs)
+            try:
+                image = self.drr(*pose, mask_to_channels=True, density=density, **kwargs)
+            finally:
+                self.drr.mask = subject_labels
             return F.pad(image, (0, 0, 0, 0, 0, n_materials - image.shape[1]))  # materials absent from the CT: 0
         weights = material_weights(self.hu if hu is None else hu, self.thresholds, self.soft_width_hu)
         if self.metal:
