@@ -13,15 +13,46 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def train(config: Path, max_minutes: float, extra: list[str], folder: str) -> tuple[Any, float]:
+    """Fit a recipe with ``drreg fit``'s CLI (no run), stopped by ``max_minutes`` of wall time if its steps take longer.
+
+    Args:
+        config: the recipe.
+        max_minutes: training wall-time cap (minutes).
+        extra: more LightningCLI flags (e.g. ``--trainer.max_steps=500``).
+        folder: where the logger writes.
+
+    Returns:
+        ``(cli, seconds)``: the ``PoseRegressionCLI`` after ``fit`` and the training's wall time.
+    """
+    from drreg.cli import PoseRegressionCLI
+
+    minutes = int(max_minutes)
+    seconds = round((max_minutes - minutes) * 60)
+    flags = ["--config", str(config), "--trainer.max_time", f"00:00:{minutes:02d}:{seconds:02d}"]
+    flags += ["--trainer.logger.init_args.save_dir", folder, "--trainer.enable_progress_bar", "false"]
+    flags += ["--overlay.every_n_steps", "0", *extra]
+    cli = PoseRegressionCLI(flags, run=False)
+    start = time.perf_counter()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    return cli, time.perf_counter() - start
+
+
+def quiet() -> None:
+    """Silence Lightning's info logs and the warnings of a benchmark's output."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,20 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("extra", nargs="*", help="more LightningCLI flags, e.g. --trainer.max_steps=500")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-    from drreg.cli import PoseRegressionCLI
-
-    minutes = int(args.max_minutes)
-    seconds = round((args.max_minutes - minutes) * 60)
+    quiet()
     with tempfile.TemporaryDirectory() as folder:
-        flags = ["--config", str(args.config), "--trainer.max_time", f"00:00:{minutes:02d}:{seconds:02d}"]
-        flags += ["--trainer.logger.init_args.save_dir", folder, "--trainer.enable_progress_bar", "false"]
-        flags += ["--overlay.every_n_steps", "0", *args.extra]
-        cli = PoseRegressionCLI(flags, run=False)
-        start = time.perf_counter()
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-        train_seconds = time.perf_counter() - start
+        cli, train_seconds = train(args.config, args.max_minutes, args.extra, folder)
         steps = cli.trainer.global_step
         drrs = steps * cli.datamodule.batch_size
         metrics = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
@@ -68,4 +88,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -44,7 +44,7 @@ def _material(material: str | Material) -> Material:
     return MATERIALS[material]
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)  # elements x energy grids: randomised kVp builds many grids
 def _element_table(symbol: str, energies_kev: tuple[float, ...], kind: str) -> np.ndarray:
     return np.asarray(_xraydb().mu_elam(symbol, np.asarray(energies_kev) * 1000.0, kind=kind), dtype=np.float64)
 

@@ -177,7 +177,7 @@ def material_labels(
     """
     hu = check_tensor(hu, "hu")
     bounds = torch.tensor(_check_thresholds(thresholds, len(thresholds) + 1), dtype=torch.float64, device=hu.device)
-    labels = torch.bucketize(hu.to(torch.float64), bounds, right=True)
+    labels = torch.bucketize(hu.to(torch.float64).contiguous(), bounds, right=True)  # bucketize warns on strides
     if metal_threshold is not None:
         metal_threshold = check_number(metal_threshold, "metal_threshold")
         if metal_threshold <= bounds[-1]:

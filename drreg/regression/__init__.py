@@ -4,6 +4,8 @@
   normal in se(3)), and how offsets compose with the reference (:func:`perturb`).
 - :mod:`~drreg.regression.data`: :class:`PoseRegressionDataModule` (poses from CPU workers, DRRs on the device).
 - :mod:`~drreg.regression.augment`: :class:`SimToRealAugmentation` (kornia).
+- :mod:`~drreg.regression.randomization`: :class:`PhysicsRandomization` (training X-rays simulated by
+  :mod:`drreg.physics` with random tube voltage, scatter, blur, noise and bone density).
 - :mod:`~drreg.regression.networks`: :class:`PoseRegressor` (an injected image encoder: drreg's
   :class:`ResNetEncoder`, a :class:`TimmEncoder` or any module with ``out_features``; any rotation
   parameterization).
@@ -23,6 +25,7 @@ from drreg.regression.networks import (
     TimmEncoder,
     build_encoder,
 )
+from drreg.regression.randomization import PhysicsRandomization, PhysicsSettings
 from drreg.regression.sampling import (
     NormalPoseSampler,
     PoseSampler,
@@ -48,6 +51,9 @@ __all__ = [
     "fill_sparse",
     # augmentation
     "SimToRealAugmentation",
+    # physics domain randomisation
+    "PhysicsRandomization",
+    "PhysicsSettings",
     # networks
     "ROTATION_OUTPUT_SIZES",
     "PoseRegressor",

@@ -4,10 +4,13 @@ The data loaders yield only poses (``{"pose": (B, 4, 4)}``); each pose is a pure
 ``(seed, split, index)``, so any number of workers and DDP ranks draw the same poses, and the validation set
 is the same every epoch. After the batch reaches the module's device, :meth:`PoseRegressionDataModule.
 on_after_batch_transfer` renders the DRRs there (no gradient), rescales them to ``[0, 1]`` and, in training
-only, applies the sim-to-real augmentation. The batch the ``LightningModule`` sees:
+only, applies the physics domain randomisation (:class:`~drreg.regression.PhysicsRandomization`: some or all
+images are simulated X-rays instead of DRRs) and the sim-to-real augmentation. The batch the ``LightningModule``
+sees:
 
 - ``pose``: (B, 4, 4) float32 true poses (camera to world, mm);
-- ``target``: (B, 1, H, W) rendered DRRs rescaled to ``[0, 1]`` (per image, min-max);
+- ``target``: (B, 1, H, W) rendered images rescaled to ``[0, 1]`` (per image, min-max): DRRs, or in training the
+  simulated X-rays ``-log(I / I_air)`` of the images drawn for physics randomisation;
 - ``image``: (B, 1, H, W) what the network reads: ``target`` augmented in training, ``target`` otherwise;
 - ``rays``: number of rays rendered for the batch (an ``int``, for throughput logging).
 
@@ -38,7 +41,9 @@ from drreg._pixels import sample_pixel_indices
 from drreg.drr import DRR
 from drreg.geometry.pose import RigidTransform
 from drreg.imaging import Imaging
+from drreg.physics import PhysicsDRR
 from drreg.regression.augment import SimToRealAugmentation
+from drreg.regression.randomization import PhysicsRandomization
 from drreg.regression.sampling import PoseSampler, UniformPoseSampler
 from drreg.volume import EXAMPLE_VOLUME, load_volume
 
@@ -157,11 +162,16 @@ class PoseRegressionDataModule(pl.LightningDataModule):
             pixels of 6 mm, 4 mm voxels render the example CT about 4x faster than its 1 x 1 x 2.5 mm ones.
         sampler: the pose sampler (default :class:`UniformPoseSampler` with its default ranges).
         augmentation: sim-to-real augmentation of training images (none by default).
+        physics: physics domain randomisation of training images (none by default): the images it draws are
+            simulated X-rays (:class:`~drreg.physics.PhysicsDRR` line integrals of the CT's HU, through random
+            physics), rescaled like the DRRs, then augmented by ``augmentation`` if given. They are always dense
+            (scatter and blur need whole images; ``p_subsample`` applies to the plain DRRs), and ignore
+            ``bone_attenuation_multiplier`` (the randomisation has its own ``bone_scale``).
         batch_size: poses per batch (per device under DDP).
         train_size: training poses per epoch (a virtual dataset; see :class:`PoseDataset`).
         val_size: fixed validation poses (seeded: the same every epoch).
         test_size: fixed test poses (also the ``predict`` set).
-        seed: base seed of all pose streams (and of the sparse pixel subsets and augmentation).
+        seed: base seed of all pose streams (and of the sparse pixel subsets, augmentation and physics).
         num_workers: CPU workers sampling poses (0 samples in the main process: poses are cheap).
 
     Attributes:
@@ -194,6 +204,7 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         voxel_size: float | None = None,
         sampler: PoseSampler | None = None,
         augmentation: SimToRealAugmentation | None = None,
+        physics: PhysicsRandomization | None = None,
         batch_size: int = 16,
         train_size: int = 100_000,
         val_size: int = 64,
@@ -209,12 +220,15 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         check_number(p_subsample, "p_subsample", positive=True, maximum=1.0, allow_none=True)
         check_number(voxel_size, "voxel_size", positive=True, allow_none=True, unit="mm")
         check_integer(seed, "seed", minimum=None)
-        # The sampler and augmentation are objects (the CLI records their configuration); a subject is data.
-        ignore = ["sampler", "augmentation"] + ([] if isinstance(volume, (str, Path)) else ["volume"])
+        # The sampler, augmentation and physics are objects (the CLI records their configuration); a subject is data.
+        ignore = ["sampler", "augmentation", "physics"] + ([] if isinstance(volume, (str, Path)) else ["volume"])
         self.save_hyperparameters(ignore=ignore)
         self.volume = volume
         self.sampler = UniformPoseSampler() if sampler is None else sampler
         self.augmentation = augmentation
+        if physics is not None and not isinstance(physics, PhysicsRandomization):
+            raise TypeError(f"physics must be a PhysicsRandomization or None, got {type(physics).__name__}")
+        self.physics = physics
         self.batch_size = int(batch_size)
         self.imaging = Imaging(
             volume=volume,
@@ -232,8 +246,10 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         )
         self.subject: torchio.Subject | None = None
         self.drr: DRR | None = None
+        self.physics_drr: PhysicsDRR | None = None
         self._sparse_generator: torch.Generator | None = None
         self._augment_generator: torch.Generator | None = None
+        self._physics_generator: torch.Generator | None = None
 
     # -- the reference pose (linked to the model by the CLI) --------------------------------------------
 
@@ -256,9 +272,38 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         # Per-rank streams: ranks draw different pixel subsets and augmentations, reproducibly.
         self._sparse_generator = torch.Generator().manual_seed(_item_seed(hp.seed, 3, rank))
         self._augment_generator = torch.Generator().manual_seed(_item_seed(hp.seed, 4, rank))
+        self._physics_generator = torch.Generator().manual_seed(_item_seed(hp.seed, 5, rank))
+        if self.physics is not None:
+            self.physics_drr = self._build_physics_drr()
         rank_zero_info(
             f"pose regression data: volume {tuple(self.drr.density.shape)}, {self.drr.detector.height}x"
             f"{self.drr.detector.width} DRRs ({hp.renderer}), sampler {self.sampler!r}"
+            + ("" if self.physics is None else f", physics {self.physics!r}")
+        )
+
+    def _build_physics_drr(self) -> PhysicsDRR:
+        """The :class:`~drreg.physics.PhysicsDRR` of the imaging (the same CT, detector and renderer as the DRR)."""
+        imaging = self.imaging.load()
+        subject = imaging.subject
+        if "volume" not in subject:
+            raise ValueError(
+                "physics randomisation needs the CT in HU: a subject from drreg.read or drreg.load_example_ct (with "
+                f"a 'volume' image), got one with {sorted(subject.keys())}"
+            )
+        options: dict[str, Any] = {} if imaging.n_points is None else {"n_points": imaging.n_points}
+        return PhysicsDRR(
+            subject,
+            sdd=float(imaging.sdd),  # type: ignore[arg-type]  # the data module always gives it
+            height=int(imaging.height),  # type: ignore[arg-type]
+            delx=float(imaging.delx),  # type: ignore[arg-type]
+            width=None if imaging.width is None else int(imaging.width),
+            dely=None if imaging.dely is None else float(imaging.dely),
+            x0=imaging.x0,
+            y0=imaging.y0,
+            reverse_x_axis=imaging.reverse_x_axis,
+            renderer=imaging.renderer,
+            backend=imaging.backend,
+            **options,
         )
 
     def dataset(self, split: str, offset: int = 0) -> PoseDataset:
@@ -312,44 +357,101 @@ class PoseRegressionDataModule(pl.LightningDataModule):
         return self.render_batch(batch, training)
 
     def render_batch(self, batch: dict[str, Any], training: bool = False) -> dict[str, Any]:
-        """Render the DRRs of a batch of poses on the poses' device.
+        """Render the images of a batch of poses on the poses' device.
 
         Args:
             batch: ``{"pose": (B, 4, 4)}`` camera-to-world poses (mm).
-            training: apply ``p_subsample`` and the augmentation.
+            training: apply ``p_subsample``, the physics randomisation and the augmentation.
 
         Returns:
             The batch with ``target``, ``image`` ((B, 1, H, W), in ``[0, 1]``) and ``rays`` added.
         """
         if self.drr is None:
             self.setup("fit")
-        drr = cast(DRR, self.drr)  # setup has just built it
         pose = batch["pose"]
-        if drr.device != pose.device:
-            drr.to(pose.device)
-        hp = self.hparams
-        n_pixels = drr.detector.n_pixels
+        simulated: torch.Tensor | None = None
+        if training and self.physics is not None:
+            simulated = self.physics.choose(len(pose), self._physics_generator).to(pose.device)
         with torch.no_grad():
-            if training and hp.p_subsample is not None and hp.p_subsample < 1:
-                count = max(1, int(n_pixels * hp.p_subsample))
-                indices = sample_pixel_indices(n_pixels, count, generator=self._sparse_generator, device=pose.device)
-                image = drr(RigidTransform(pose), indices=indices)
-                rendered = torch.zeros(n_pixels, dtype=torch.bool, device=pose.device)
-                rendered[indices] = True
-                image = fill_sparse(image, rendered.reshape(drr.detector.height, drr.detector.width))
-                rays = count * len(pose)
+            if simulated is None or not bool(simulated.any()):
+                target, rays = self._render_drrs(pose, training)
             else:
-                image = drr(RigidTransform(pose))
-                rays = n_pixels * len(pose)
-            target = rescale_images(image.to(torch.float32))
+                drr = cast(DRR, self.drr)
+                target = pose.new_empty(len(pose), 1, drr.detector.height, drr.detector.width, dtype=torch.float32)
+                rays = drr.detector.n_pixels * int(simulated.sum())  # simulated images are whole
+                plain = ~simulated
+                if bool(plain.any()):
+                    target[plain], plain_rays = self._render_drrs(pose[plain], training)
+                    rays += plain_rays
+                physics = cast(PhysicsRandomization, self.physics)
+                target[simulated] = self.render_physics(pose[simulated], physics, self._physics_generator)
             image = target
             if training and self.augmentation is not None:
                 image = self.augmentation(target, generator=self._augment_generator)
         return {**batch, "target": target, "image": image, "rays": rays}
 
+    def _render_drrs(self, pose: torch.Tensor, training: bool) -> tuple[torch.Tensor, int]:
+        """``(B, 1, H, W)`` DRRs rescaled to ``[0, 1]`` (sparse, then filled, in training with ``p_subsample``) and
+        the number of rays rendered."""
+        drr = cast(DRR, self.drr)  # setup has built it
+        if drr.device != pose.device:
+            drr.to(pose.device)
+        hp = self.hparams
+        n_pixels = drr.detector.n_pixels
+        if training and hp.p_subsample is not None and hp.p_subsample < 1:
+            count = max(1, int(n_pixels * hp.p_subsample))
+            indices = sample_pixel_indices(n_pixels, count, generator=self._sparse_generator, device=pose.device)
+            image = drr(RigidTransform(pose), indices=indices)
+            rendered = torch.zeros(n_pixels, dtype=torch.bool, device=pose.device)
+            rendered[indices] = True
+            image = fill_sparse(image, rendered.reshape(drr.detector.height, drr.detector.width))
+            rays = count * len(pose)
+        else:
+            image = drr(RigidTransform(pose))
+            rays = n_pixels * len(pose)
+        return rescale_images(image.to(torch.float32)), rays
+
+    def render_physics(
+        self, pose: torch.Tensor, physics: PhysicsRandomization, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Simulated X-rays at poses, through draws of ``physics``, rescaled to ``[0, 1]`` as the DRRs are.
+
+        The training images of the ``physics`` option; also a way to make physics-simulated test images of the
+        same CT and detector (e.g. ``PhysicsRandomization.fixed(...)`` for one known physics).
+
+        Args:
+            pose: ``(B, 4, 4)`` camera-to-world poses (mm).
+            physics: the physics to draw from.
+            generator: CPU random generator of the draws and the noise (seeded: the same images again).
+
+        Returns:
+            ``(B, 1, H, W)`` float32 ``-log(I / I_air)`` rescaled per image to ``[0, 1]``, on the poses' device.
+
+        Raises:
+            ValueError: a CT without HU (a ``volume`` image), see :class:`~drreg.physics.PhysicsDRR`.
+        """
+        if self.drr is None:
+            self.setup("fit")
+        if self.physics_drr is None:
+            self.physics_drr = self._build_physics_drr()
+        physics_drr = self.physics_drr
+        if physics_drr.hu.device != pose.device:
+            physics_drr.to(pose.device)
+        detector = physics_drr.drr.detector
+        with torch.no_grad():
+            line_integrals = physics_drr.line_integrals(RigidTransform(pose))
+            images, _ = physics.simulate(
+                line_integrals, physics_drr.materials, (detector.dely, detector.delx), generator
+            )
+        return rescale_images(images.to(torch.float32))
+
     @override
     def state_dict(self) -> dict[str, Any]:
-        generators = {"sparse": self._sparse_generator, "augment": self._augment_generator}
+        generators = {
+            "sparse": self._sparse_generator,
+            "augment": self._augment_generator,
+            "physics": self._physics_generator,
+        }
         return {name: g.get_state() for name, g in generators.items() if g is not None}
 
     @override
@@ -358,3 +460,5 @@ class PoseRegressionDataModule(pl.LightningDataModule):
             self._sparse_generator.set_state(state_dict["sparse"])
         if self._augment_generator is not None and "augment" in state_dict:
             self._augment_generator.set_state(state_dict["augment"])
+        if self._physics_generator is not None and "physics" in state_dict:
+            self._physics_generator.set_state(state_dict["physics"])
