@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -46,12 +47,16 @@ class _Clock(Callback):
             self.trace.append((time.perf_counter() - self.start, float(mtre)))
 
 
-def run_once(config: Path, start: list[float], output: Path, threshold: float) -> dict[str, float]:
+def run_once(
+    config: Path, start: list[float], output: Path, threshold: float, overrides: Sequence[str] = ()
+) -> dict[str, float]:
+    """One ``drreg register`` run of ``config`` from ``start`` to targets at :data:`HIDDEN_POSE`, as the user runs
+    it (``RegistrationCLI``), with extra command-line ``overrides``; its errors, steps, seconds, time to success."""
     from drreg.cli import RegistrationCLI
 
     args = ["--config", str(config), "--model.initial_poses", str([start]), "--data.true_poses", str([HIDDEN_POSE])]
     args += ["--trainer.logger.init_args.save_dir", str(output), "--trainer.enable_progress_bar", "false"]
-    args += ["--trainer.callbacks", "[]", "--overlay.every_n_steps", "0"]
+    args += ["--trainer.callbacks", "[]", "--overlay.every_n_steps", "0", *overrides]
     cli = RegistrationCLI(args)
     clock = _Clock()
     cli.trainer.callbacks.append(clock)
@@ -70,6 +75,14 @@ def run_once(config: Path, start: list[float], output: Path, threshold: float) -
     }
 
 
+def random_offsets(runs: int, rotation_deg: float, translation_mm: float, seed: int) -> torch.Tensor:
+    """(runs, 6) start offsets, uniform in ±``rotation_deg`` per Euler angle and ±``translation_mm`` per
+    translation component (seeded)."""
+    generator = torch.Generator().manual_seed(seed)
+    half = torch.tensor([rotation_deg] * 3 + [translation_mm] * 3, dtype=torch.float64)
+    return (torch.rand(runs, 6, generator=generator, dtype=torch.float64) * 2 - 1) * half
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "recipes" / "register.yaml")
@@ -84,9 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
 
-    generator = torch.Generator().manual_seed(args.seed)
-    half = torch.tensor([args.rotation_deg] * 3 + [args.translation_mm] * 3, dtype=torch.float64)
-    offsets = (torch.rand(args.runs, 6, generator=generator, dtype=torch.float64) * 2 - 1) * half
+    offsets = random_offsets(args.runs, args.rotation_deg, args.translation_mm, args.seed)
     print(
         f"config: {args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config}; "
         f"{args.runs} starts within ±{args.rotation_deg:g}° and ±{args.translation_mm:g} mm of {HIDDEN_POSE}; "

@@ -25,7 +25,13 @@ Example:
     >>> data = RegistrationData(true_poses=[[0, 0, 0, 0, 850, 0]], imaging=module.imaging)  # doctest: +SKIP
 """
 
-from drreg.registration.data import RegistrationData, check_batch, synthetic_view_targets, target_names
+from drreg.registration.data import (
+    RegistrationData,
+    check_batch,
+    physics_view_targets,
+    synthetic_view_targets,
+    target_names,
+)
 from drreg.registration.diffdrr_modules import PoseRegressor, Registration
 from drreg.registration.imaging import INTRINSICS, Imaging, describe_detector
 from drreg.registration.module import RegistrationModule
@@ -98,6 +104,7 @@ __all__ = [
     "registration_loss",
     # targets and results
     "synthetic_view_targets",
+    "physics_view_targets",
     "target_names",
     "check_batch",
     "describe_detector",

@@ -18,17 +18,27 @@ from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 from typing_extensions import override
 
-from drreg._checks import check_choice, check_finite, check_integer, check_shape
+from drreg._checks import check_choice, check_finite, check_integer, check_number, check_shape
 from drreg.drr import DRR
 from drreg.geometry import EULER_CONVENTIONS, RigidTransform, pose_vectors_to_transform
+from drreg.physics import PhysicsDRR, XRayPhysics
 from drreg.registration.imaging import Imaging
 from drreg.registration.poses import POSE_DTYPE, compose_views, identity_view_transforms, view_transforms_from_poses
-from drreg.targets import XRayTarget, check_target_contrast, check_target_size, read_xray, synthetic_target
+from drreg.targets import (
+    XRayTarget,
+    check_target_contrast,
+    check_target_size,
+    preprocess,
+    read_xray,
+    synthetic_target,
+)
 
 if TYPE_CHECKING:
     from lightning.fabric.utilities.data import AttributeDict
 
-__all__ = ["RegistrationData", "check_batch", "synthetic_view_targets", "target_names"]
+UINT16_MAX = 65535  # the full range of a 16-bit detector file
+
+__all__ = ["RegistrationData", "check_batch", "physics_view_targets", "synthetic_view_targets", "target_names"]
 
 
 def target_names(n_targets: int, n_views: int, kind: str = "target") -> list[str]:
@@ -100,6 +110,62 @@ def synthetic_view_targets(
     return images.reshape(len(true_poses), len(view_transforms), *images.shape[1:])
 
 
+@torch.no_grad()
+def physics_view_targets(
+    imaging: Imaging,
+    physics: XRayPhysics,
+    true_poses: RigidTransform,
+    view_transforms: torch.Tensor | None = None,
+    bone_scale: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Render physics-simulated X-rays (a tube spectrum, scatter, blur, noise) of every view at known patient poses.
+
+    Args:
+        imaging: the CT and the full-scale detector (its ``x0``, ``y0``, ``reverse_x_axis``, renderer and backend).
+        physics: the :class:`~drreg.physics.XRayPhysics` of :class:`~drreg.physics.PhysicsDRR` (its default
+            materials decomposition).
+        true_poses: T poses of view 0 (camera to world).
+        view_transforms: (V, 4, 4) view transforms (identity, one view, by default).
+        bone_scale: factor on the density of bone (:class:`~drreg.physics.PhysicsDRR`).
+        generator: random generator of the noise.
+
+    Returns:
+        (T, V, 1, H, W) float32 images as ``physics`` outputs them: raw detector intensities (``output="raw"``)
+        or ``-log(I / I_air)``.
+    """
+    imaging = imaging.load()
+    imaging.check_complete()
+    options: dict[str, Any] = {} if imaging.n_points is None else {"n_points": imaging.n_points}
+    xray = PhysicsDRR(
+        imaging.subject,
+        sdd=float(imaging.sdd),  # type: ignore[arg-type]  # checked complete
+        height=int(imaging.height),  # type: ignore[arg-type]
+        delx=float(imaging.delx),  # type: ignore[arg-type]
+        width=None if imaging.width is None else int(imaging.width),
+        dely=None if imaging.dely is None else float(imaging.dely),
+        physics=physics,
+        bone_scale=bone_scale,
+        x0=imaging.x0,
+        y0=imaging.y0,
+        reverse_x_axis=imaging.reverse_x_axis,
+        renderer=imaging.renderer,
+        backend=imaging.backend,
+        **options,
+    )
+    if view_transforms is None:
+        view_transforms = identity_view_transforms()
+    poses = compose_views(RigidTransform.unchecked(true_poses.matrix.to(POSE_DTYPE)), view_transforms)
+    images = xray(RigidTransform.unchecked(poses.matrix), generator=generator).to(torch.float32)
+    return images.reshape(len(true_poses), len(view_transforms), *images.shape[1:])
+
+
+def _as_uint16(image: torch.Tensor) -> torch.Tensor:
+    """A raw detector image as a 16-bit file holds it: scaled so that its brightest pixel is 65535, rounded."""
+    peak = image.max().clamp_min(torch.finfo(torch.float32).tiny)  # clamp: an all-zero image stays zero
+    return (image.clamp_min(0.0) * (UINT16_MAX / peak)).round().clamp_max(UINT16_MAX)
+
+
 class _RepeatedBatch(Dataset):
     """The same batch ``length`` times (registration has one batch: the targets)."""
 
@@ -154,6 +220,17 @@ class RegistrationData(LightningDataModule):
         imaging: the CT, the detector and the renderer. Detector values left ``None`` are filled from the files'
             tags (:meth:`intrinsics`); synthetic targets are rendered with a DRR built from it. The model receives
             the result, :attr:`imaging` (``drreg register`` links it).
+        physics: synthetic targets simulated as X-rays instead of DRRs: a :class:`~drreg.physics.XRayPhysics`
+            (tube spectrum, scatter, blur, quantum noise) applied by :class:`~drreg.physics.PhysicsDRR` to the CT
+            of ``imaging`` (``class_path: drreg.physics.XRayPhysics`` in YAML). Its images are then read as a
+            user's files are: raw ones (``output="raw"``, which needs ``negative_log=True``) are stored as 16-bit
+            images (brightest pixel 65535), and all go through :func:`drreg.targets.preprocess` with the options
+            above. The registration's DRR stays the plain one: a domain gap, as with real X-rays.
+        physics_seed: seed of the simulated quantum noise.
+        bone_scale: factor on the density of bone in the simulation (:class:`~drreg.physics.PhysicsDRR`).
+        physics_folder: a folder to write the simulated raw images to as 16-bit TIFF files
+            (``synthetic_target_<t>_view_<v>.tif``), which are then read back with
+            :func:`drreg.targets.read_xray` exactly as target files; ``None``: the same 16-bit values in memory.
 
     Attributes:
         imaging: the imaging set-up completed from the files (and with the CT read, for synthetic targets), or
@@ -161,7 +238,8 @@ class RegistrationData(LightningDataModule):
 
     Raises:
         FileNotFoundError: a target file is missing.
-        ValueError: a file that cannot be read or is blank; detector values neither given nor in the files' tags.
+        ValueError: a file that cannot be read or is blank; detector values neither given nor in the files' tags;
+            ``physics`` with target files, or raw ``physics`` images without ``negative_log=True``.
 
     Batch: ``{"targets": (T, V, 1, H, W) float32, "view_transforms": (V, 4, 4) float64, "names": T·V str,
     "true_poses": (T, 4, 4) float64 (only when known)}``.
@@ -187,9 +265,36 @@ class RegistrationData(LightningDataModule):
         size: list[int] | None = None,
         steps: int | None = None,
         imaging: Imaging | None = None,
+        physics: XRayPhysics | None = None,
+        physics_seed: int = 0,
+        bone_scale: float = 1.0,
+        physics_folder: str | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["imaging"])  # the imaging may hold the CT: not a hyperparameter
+        # The imaging may hold the CT and the physics is a module: neither is a hyperparameter (the CLI's config.yaml
+        # records both as configured).
+        self.save_hyperparameters(ignore=["imaging", "physics"])
+        self.physics = physics
+        check_integer(physics_seed, "physics_seed", minimum=None)
+        check_number(bone_scale, "bone_scale", minimum=0.0)
+        if physics is not None:
+            if not isinstance(physics, XRayPhysics):
+                raise TypeError(f"physics must be a drreg.physics.XRayPhysics, got {type(physics).__name__}")
+            output = physics.output
+            if targets is not None:
+                raise ValueError(
+                    "physics simulates synthetic targets at true_poses: give it without target files (targets=[...])"
+                )
+            if output == "raw" and not negative_log:
+                raise ValueError(
+                    "physics with output='raw' makes raw detector images (bright where few photons were absorbed): "
+                    "set negative_log=True to read them as raw X-ray files are read, or give the physics "
+                    "output='negative_log'"
+                )
+            if physics_folder is not None and output != "raw":
+                raise ValueError(
+                    f"physics_folder holds 16-bit raw images: it needs physics output='raw', got {output!r}"
+                )
         check_choice(pose_convention, EULER_CONVENTIONS, name="pose_convention")
         check_integer(crop, "crop", minimum=0, unit="pixels")
         check_integer(steps, "steps", minimum=1, allow_none=True)
@@ -346,17 +451,54 @@ class RegistrationData(LightningDataModule):
                 "synthetic targets (true_poses without files) are rendered from the CT: give the imaging set-up, "
                 "RegistrationData(true_poses=..., imaging=Imaging(...)), and the module imaging=data.imaging"
             )
-        drr = self.imaging.build_drr()  # this module's own renderer, dropped once the targets are made
-        targets = synthetic_view_targets(drr, true_poses, views).cpu()
         vectors = self.hparams.true_poses
         n_views = len(views)
-        names = [
-            f"{name} rendered at true pose {list(vectors[index // n_views])}"
-            for index, name in enumerate(target_names(len(targets), n_views, "synthetic target"))
-        ]
+        names = target_names(len(true_poses), n_views, "synthetic target")
+        if self.physics is None:
+            drr = self.imaging.build_drr()  # this module's own renderer, dropped once the targets are made
+            targets = synthetic_view_targets(drr, true_poses, views).cpu()
+            verb = "rendered"
+        else:
+            targets = self._simulate(true_poses, views, names)
+            verb = "simulated"
+        names = [f"{name} {verb} at true pose {list(vectors[index // n_views])}" for index, name in enumerate(names)]
         for image, name in zip(targets.flatten(0, 1), names):
             check_target_contrast(image, name)
         return targets, names
+
+    def _simulate(self, true_poses: RigidTransform, views: torch.Tensor, names: list[str]) -> torch.Tensor:
+        """(T, V, 1, H, W) physics-simulated targets, read as files are: 16-bit raw images (written and read back
+        when ``physics_folder`` is given), then :func:`drreg.targets.preprocess` with this module's options."""
+        hp = self.hparams
+        if self.imaging is None or self.physics is None:
+            raise RuntimeError("_simulate needs the imaging set-up and the physics")
+        generator = torch.Generator().manual_seed(hp.physics_seed)
+        images = physics_view_targets(self.imaging, self.physics, true_poses, views, hp.bone_scale, generator).cpu()
+        raw = self.physics.output == "raw"
+        options = dict(
+            negative_log=hp.negative_log and raw,  # a negative_log physics output is already linear
+            rescale=hp.rescale,
+            crop=hp.crop,
+            flip_horizontal=hp.flip_horizontal,
+            flip_vertical=hp.flip_vertical,
+            size=None if hp.size is None else tuple(hp.size),
+        )
+        folder = None if hp.physics_folder is None else Path(hp.physics_folder)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        made = []
+        for index, (image, name) in enumerate(zip(images.flatten(0, 1), names)):
+            check_target_contrast(image, name)
+            if raw:
+                image = _as_uint16(image)  # as a detector's 16-bit file stores it
+            if folder is not None:
+                from PIL import Image
+
+                path = folder / f"synthetic_target_{index // len(views)}_view_{index % len(views)}.tif"
+                Image.fromarray(image[0].numpy().astype("uint16")).save(path)
+                image = read_xray(path).image
+            made.append(preprocess(image, **options))
+        return torch.cat(made).reshape(*images.shape[:2], *made[0].shape[1:])
 
     @property
     def batch(self) -> dict[str, Any]:

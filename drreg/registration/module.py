@@ -73,7 +73,8 @@ class RegistrationModule(LightningModule):
         parameterization: optimised pose parameterization, one of :data:`OPTIMIZABLE_PARAMETERIZATIONS`.
         convention: Euler convention when ``parameterization="euler_angles"``.
         pose_convention: Euler convention of the pose vectors in ``initial_poses`` (and in the results).
-        starts: how many starts per target and how the extra ones are drawn (default: the K given).
+        starts: how many starts per target, how the extra ones are drawn, and after which stage only each target's
+            best start goes on (default: the K given, all to the end).
         loss: a :class:`~drreg.losses.SimilarityLoss` (default :class:`~drreg.losses.NCCLoss`), or a short name
             (``"ncc"``, ``"mse"``, ``"multiscale_ncc"``, ``"gradient_ncc"``, :func:`drreg.losses.loss_from_name`).
         p_subsample: fraction of the detector's pixels rendered per step (a fresh draw each step), or ``None``
@@ -139,6 +140,7 @@ class RegistrationModule(LightningModule):
         poses = pose_grid(initial_poses, pose_convention, "initial_poses")  # (T, K0, 4, 4)
         self.parameterization, self.convention, self.pose_convention = parameterization, convention, pose_convention
         self.schedule, self.results_writer = schedule, writer
+        self.keep_best_after = starts.keep_best_after
 
         self.imaging = imaging.load()
         self.drr, self._detector = self._build_drr()
@@ -274,8 +276,26 @@ class RegistrationModule(LightningModule):
         """Start coarse-to-fine stage ``stage``: the schedule's bookkeeping and learning rates, the detector scale."""
         trainer = self._attached_trainer()
         optimizer = trainer.optimizers[0] if trainer is not None and trainer.optimizers else None
+        if self.keep_best_after is not None and stage == self.keep_best_after + 1 and self.n_starts > 1:
+            self._keep_best_starts(optimizer)  # before the schedule forgets the finished stage's losses
         self.schedule.enter_stage(stage, optimizer)
         self._set_scale(self.schedule.scale)
+
+    @torch.no_grad()
+    def _keep_best_starts(self, optimizer: torch.optim.Optimizer | None) -> None:
+        """Drop every start but each target's best (lowest smoothed loss): K becomes 1, with the kept starts' Adam
+        moments (clearing them cost precision on the demo recipe, see :class:`CoarseToFine`)."""
+        best = self.best_starts().to(self.rotation.device)
+        keep = torch.arange(self.n_targets, device=best.device) * self.n_starts + best  # (T,) indices into T·K
+        for parameter in (self.rotation, self.translation):
+            state = {} if optimizer is None else optimizer.state.get(parameter, {})
+            for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                if key in state:
+                    state[key] = state[key][keep].clone()
+            parameter.data = parameter.data[keep].clone()  # the same Parameter: the optimiser keeps its reference
+            parameter.grad = None
+        self.initial_matrices = self.initial_matrices[keep].clone()
+        self.n_starts = 1
 
     # -- the step ---------------------------------------------------------------------------------------------
 

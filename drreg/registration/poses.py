@@ -226,13 +226,17 @@ class MultiStart:
             and ``±translation_mm`` per translation component. ``None``: the K given.
         rotation_deg: half-width of the random start offsets of each Euler angle (degrees).
         translation_mm: half-width of the random start offsets of each translation component (mm).
+        keep_best_after: after this coarse-to-fine stage (0-based) only each target's best start goes on (the
+            others are dropped: the later, finer stages render one pose per target, and the results list the kept
+            start only); ``None``: every start runs every stage.
 
     Raises:
-        ValueError: ``n_starts`` below 1, negative half-widths.
+        ValueError: ``n_starts`` below 1, negative half-widths, a negative ``keep_best_after``.
 
     Convention: all T·K starts are optimised at once (one batch of renders); the best start of a target is the
     one with the lowest smoothed loss (:meth:`drreg.registration.CoarseToFine.best_starts`). Subclass and
-    override :meth:`starting_poses` for another way of placing starts.
+    override :meth:`starting_poses` for another way of placing starts. Many starts on a coarse detector cost
+    about what one start costs on the full one (a quarter scale renders 1/16 of the rays).
 
     Example:
         >>> poses = torch.eye(4, dtype=torch.float64).expand(2, 1, 4, 4)
@@ -240,10 +244,17 @@ class MultiStart:
         torch.Size([2, 3, 4, 4])
     """
 
-    def __init__(self, n_starts: int | None = None, rotation_deg: float = 0.0, translation_mm: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_starts: int | None = None,
+        rotation_deg: float = 0.0,
+        translation_mm: float = 0.0,
+        keep_best_after: int | None = None,
+    ) -> None:
         self.n_starts = check_integer(n_starts, "n_starts", minimum=1, allow_none=True)
         self.rotation_deg = check_number(rotation_deg, "rotation_deg", minimum=0.0)
         self.translation_mm = check_number(translation_mm, "translation_mm", minimum=0.0)
+        self.keep_best_after = check_integer(keep_best_after, "keep_best_after", minimum=0, allow_none=True)
 
     def starting_poses(
         self, poses: torch.Tensor, convention: str, generator: torch.Generator | None = None
@@ -276,5 +287,5 @@ class MultiStart:
     def __repr__(self) -> str:
         return (
             f"MultiStart(n_starts={self.n_starts}, rotation_deg={self.rotation_deg}, "
-            f"translation_mm={self.translation_mm})"
+            f"translation_mm={self.translation_mm}, keep_best_after={self.keep_best_after})"
         )

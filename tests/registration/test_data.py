@@ -85,3 +85,68 @@ def test_target_size_mismatch_names_the_file_issue10(subject, tmp_path):
     module = make_module(Imaging(volume=subject, **TINY), [START_POSE], stage_steps=[2])
     with pytest.raises(ValueError, match=r"X-ray .*x.png is 20x24 pixels \(HxW\) but the DRR detector is 16x16"):
         make_trainer(2).fit(module, datamodule=RegistrationData(targets=[str(tmp_path / "x.png")]))
+
+
+# ------------------------------------------------------------------------------------ physics-simulated targets
+
+
+def _physics(**options):
+    from drreg.physics import XRayPhysics
+
+    return XRayPhysics(**{"scatter_to_primary": 0.2, "blur_mm": 4.0, "noise": "poisson", "photons_per_pixel": 1e4,
+                          **options})  # fmt: skip
+
+
+def test_physics_targets_are_read_as_raw_files(subject, tmp_path):
+    # Raw simulated X-rays go through a 16-bit TIFF and back, read and made DRR-like as a user's file is.
+    folder = tmp_path / "raw"
+    data = synthetic_data(subject, detector=TINY, physics=_physics(), negative_log=True, physics_folder=str(folder))
+    data.setup("fit")
+    targets = data.batch["targets"]
+    assert targets.shape == (1, 1, 1, 16, 16) and targets.min() == 0.0 and targets.max() == 1.0
+    assert data.batch["names"] == [f"synthetic target 0 simulated at true pose {TRUE_POSE}"]
+    picture = Image.open(folder / "synthetic_target_0_view_0.tif")
+    assert picture.mode == "I;16" and np.asarray(picture).max() == 65535
+    in_memory = synthetic_data(subject, detector=TINY, physics=_physics(), negative_log=True)
+    in_memory.setup("fit")
+    torch.testing.assert_close(in_memory.batch["targets"], targets)  # the same 16-bit values, without the file
+
+
+def test_physics_targets_differ_from_drrs_but_look_alike(subject):
+    physics = synthetic_data(subject, physics=_physics(), negative_log=True)
+    drrs = synthetic_data(subject)
+    for data in (physics, drrs):
+        data.setup("fit")
+    simulated, rendered = physics.batch["targets"].flatten(), drrs.batch["targets"].flatten()
+    correlation = torch.corrcoef(torch.stack([simulated, rendered]))[0, 1]
+    assert 0.8 < correlation < 0.999
+    seeded = synthetic_data(subject, physics=_physics(), negative_log=True, physics_seed=1)
+    seeded.setup("fit")
+    assert not torch.equal(seeded.batch["targets"], physics.batch["targets"])  # another draw of the noise
+
+
+def test_registration_to_physics_targets(subject, tmp_path):
+    data = synthetic_data(subject, physics=_physics(blur_mm=1.0), negative_log=True)
+    module = make_module(data.imaging, scales=[0.5, 1.0], stage_steps=[60, 60], p_subsample=None)
+    make_trainer(module.max_steps).fit(module, datamodule=data)
+    assert module.results()["targets"][0]["errors"]["mtre_mm"] < 2.0
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        (dict(), ValueError, r"output='raw' makes raw detector images .* set negative_log=True"),
+        (dict(negative_log=True, targets=["x.png"]), ValueError, "give it without target files"),
+        (dict(negative_log=True, physics="xray"), TypeError, "physics must be a drreg.physics.XRayPhysics, got str"),
+        (dict(physics_folder="raw", physics=_physics(output="negative_log")), ValueError, "needs physics output='raw'"),
+        (dict(negative_log=True, bone_scale=-1.0), ValueError, "bone_scale"),
+    ],
+    ids=["raw-without-negative-log", "with-files", "not-physics", "folder-of-line-integrals", "negative-bone-scale"],
+)
+def test_physics_targets_refused_with_reasons(subject, tmp_path, options, error, match):
+    if "targets" in options:
+        Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(tmp_path / "x.png")
+        options["targets"] = [str(tmp_path / "x.png")]
+    options = {"physics": _physics(), **options}
+    with pytest.raises(error, match=match):
+        synthetic_data(subject, detector=TINY, **options)

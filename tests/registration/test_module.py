@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from drreg import DRR, RigidTransform
 from drreg.losses import NCCLoss
 from drreg.registration import (
+    CoarseToFine,
     Imaging,
     MultiStart,
     RegistrationData,
@@ -238,3 +239,29 @@ def test_nan_loss_stops_the_run_issue10(subject, tmp_path):
     results = json.loads(path.read_text())
     assert results["status"] == "interrupted" and results["step"] == 3
     assert all(math.isfinite(value) for value in results["targets"][0]["pose_vector"] + [results["targets"][0]["loss"]])
+
+
+def test_only_the_best_start_goes_on_after_keep_best_after(subject):
+    # MultiStart(keep_best_after=0): the starts race on the coarse stage, then the best one alone runs the fine one.
+    seen = {}
+
+    class Record(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):  # before the module's hook
+            if batch_idx == 6:
+                seen.update(best=int(pl_module.best_starts()[0]), initial=pl_module.initial_matrices.clone())
+                seen.update(n_starts=pl_module.n_starts)
+
+    starts = MultiStart(n_starts=4, rotation_deg=5.0, translation_mm=10.0, keep_best_after=0)
+    data = synthetic_data(subject, detector=TINY)
+    schedule = CoarseToFine(scales=[0.5, 1.0], stage_steps=[6, 4], stop_patience=None)
+    module = RegistrationModule([START_POSE], data.imaging, starts=starts, schedule=schedule, results_writer=False)
+    make_trainer(10, [Record()]).fit(module, datamodule=data)
+    assert seen["n_starts"] == 4 and module.n_starts == 1
+    assert module.rotation.shape[0] == module.translation.shape[0] == 1
+    torch.testing.assert_close(module.initial_matrices[0], seen["initial"][seen["best"]])
+    assert len(module.results()["targets"][0]["starts"]) == 1
+
+
+def test_keep_best_after_must_be_a_stage():
+    with pytest.raises(ValueError, match="keep_best_after"):
+        MultiStart(keep_best_after=-1)
