@@ -17,6 +17,7 @@ from typing import Any, cast
 import torchio
 
 from drreg.drr import DRR
+from drreg.physics import PhysicsDRR
 from drreg.volume import load_volume
 
 __all__ = ["Imaging", "INTRINSICS"]
@@ -165,6 +166,24 @@ class Imaging:
             "use DICOM targets whose tags hold them (ImagerPixelSpacing, DistanceSourceToDetector)"
         )
 
+    def _drr_arguments(self) -> dict[str, Any]:
+        """The detector and renderer arguments of :class:`~drreg.drr.DRR` (and :class:`~drreg.physics.PhysicsDRR`)."""
+        self.check_complete()
+        options: dict[str, Any] = {} if self.n_points is None else {"n_points": self.n_points}  # None: the DRR default
+        return {
+            "sdd": float(self.sdd),  # type: ignore[arg-type]  # checked complete
+            "height": int(self.height),  # type: ignore[arg-type]
+            "delx": float(self.delx),  # type: ignore[arg-type]
+            "width": None if self.width is None else int(self.width),
+            "dely": None if self.dely is None else float(self.dely),
+            "x0": self.x0,
+            "y0": self.y0,
+            "reverse_x_axis": self.reverse_x_axis,
+            "renderer": self.renderer,
+            "backend": self.backend,
+            **options,
+        }
+
     def build_drr(self, reshape: bool = False) -> DRR:
         """The DRR of this set-up at full scale.
 
@@ -175,23 +194,28 @@ class Imaging:
         Raises:
             ValueError: ``sdd``, ``height`` or ``delx`` missing (:meth:`check_complete`), or values the DRR rejects.
         """
-        self.check_complete()
-        options: dict[str, Any] = {} if self.n_points is None else {"n_points": self.n_points}  # None: the DRR default
-        return DRR(
-            self.subject,
-            sdd=float(self.sdd),  # type: ignore[arg-type]  # checked complete
-            height=int(self.height),  # type: ignore[arg-type]
-            delx=float(self.delx),  # type: ignore[arg-type]
-            width=None if self.width is None else int(self.width),
-            dely=None if self.dely is None else float(self.dely),
-            x0=self.x0,
-            y0=self.y0,
-            reverse_x_axis=self.reverse_x_axis,
-            renderer=self.renderer,
-            backend=self.backend,
-            reshape=reshape,
-            **options,
-        )
+        return DRR(self.subject, reshape=reshape, **self._drr_arguments())
+
+    def build_physics_drr(self, **physics_options: Any) -> PhysicsDRR:
+        """The :class:`~drreg.physics.PhysicsDRR` of this set-up at full scale: realistic X-rays of its CT.
+
+        Args:
+            **physics_options: for :class:`~drreg.physics.PhysicsDRR` (``physics``, ``decomposition``,
+                ``bone_scale``, ``metal``, ...).
+
+        Raises:
+            ValueError: ``sdd``, ``height`` or ``delx`` missing (:meth:`check_complete`), a CT without its HU
+                ``volume`` image (one given as a subject not made by :func:`drreg.read`), or values
+                :class:`~drreg.physics.PhysicsDRR` rejects.
+        """
+        arguments = self._drr_arguments()
+        subject = self.subject
+        if "volume" not in subject:
+            raise ValueError(
+                "X-ray physics needs the CT in HU: a subject from drreg.read or drreg.load_example_ct (with a "
+                f"'volume' image), got one with {sorted(subject.keys())}"
+            )
+        return PhysicsDRR(subject, **physics_options, **arguments)
 
     def record(self) -> dict[str, Any]:
         """The set-up as plain values (for ``hparams.yaml``): a loaded CT is written as ``"torchio.Subject"``."""

@@ -211,25 +211,12 @@ def _physics_drr(
             "imaging.bone_attenuation_multiplier must be 1.0 for simulate (it scales the DRR's densities, which the "
             f"X-ray physics does not use); give bone_scale instead, got {imaging.bone_attenuation_multiplier}"
         )
-    options: dict[str, Any] = {} if imaging.n_points is None else {"n_points": imaging.n_points}
-    return PhysicsDRR(
-        imaging.subject,
-        sdd=float(imaging.sdd),  # type: ignore[arg-type]  # checked above
-        height=int(imaging.height),  # type: ignore[arg-type]
-        delx=float(imaging.delx),  # type: ignore[arg-type]
-        width=imaging.width,
-        dely=imaging.dely,
+    return imaging.build_physics_drr(
         physics=physics,
         decomposition=decomposition,
         metal=metal,
         metal_threshold=metal_threshold,
         bone_scale=bone_scale,
-        x0=imaging.x0,
-        y0=imaging.y0,
-        reverse_x_axis=imaging.reverse_x_axis,
-        renderer=imaging.renderer,
-        backend=imaging.backend,
-        **options,
     )
 
 

@@ -21,7 +21,7 @@ from typing_extensions import override
 from drreg._checks import check_choice, check_finite, check_integer, check_number, check_shape
 from drreg.drr import DRR
 from drreg.geometry import EULER_CONVENTIONS, RigidTransform, pose_vectors_to_transform
-from drreg.physics import PhysicsDRR, XRayPhysics
+from drreg.physics import XRayPhysics
 from drreg.registration.imaging import Imaging
 from drreg.registration.poses import POSE_DTYPE, compose_views, identity_view_transforms, view_transforms_from_poses
 from drreg.targets import (
@@ -134,25 +134,7 @@ def physics_view_targets(
         (T, V, 1, H, W) float32 images as ``physics`` outputs them: raw detector intensities (``output="raw"``)
         or ``-log(I / I_air)``.
     """
-    imaging = imaging.load()
-    imaging.check_complete()
-    options: dict[str, Any] = {} if imaging.n_points is None else {"n_points": imaging.n_points}
-    xray = PhysicsDRR(
-        imaging.subject,
-        sdd=float(imaging.sdd),  # type: ignore[arg-type]  # checked complete
-        height=int(imaging.height),  # type: ignore[arg-type]
-        delx=float(imaging.delx),  # type: ignore[arg-type]
-        width=None if imaging.width is None else int(imaging.width),
-        dely=None if imaging.dely is None else float(imaging.dely),
-        physics=physics,
-        bone_scale=bone_scale,
-        x0=imaging.x0,
-        y0=imaging.y0,
-        reverse_x_axis=imaging.reverse_x_axis,
-        renderer=imaging.renderer,
-        backend=imaging.backend,
-        **options,
-    )
+    xray = imaging.load().build_physics_drr(physics=physics, bone_scale=bone_scale)
     if view_transforms is None:
         view_transforms = identity_view_transforms()
     poses = compose_views(RigidTransform.unchecked(true_poses.matrix.to(POSE_DTYPE)), view_transforms)

@@ -283,28 +283,7 @@ class PoseRegressionDataModule(pl.LightningDataModule):
 
     def _build_physics_drr(self) -> PhysicsDRR:
         """The :class:`~drreg.physics.PhysicsDRR` of the imaging (the same CT, detector and renderer as the DRR)."""
-        imaging = self.imaging.load()
-        subject = imaging.subject
-        if "volume" not in subject:
-            raise ValueError(
-                "physics randomisation needs the CT in HU: a subject from drreg.read or drreg.load_example_ct (with "
-                f"a 'volume' image), got one with {sorted(subject.keys())}"
-            )
-        options: dict[str, Any] = {} if imaging.n_points is None else {"n_points": imaging.n_points}
-        return PhysicsDRR(
-            subject,
-            sdd=float(imaging.sdd),  # type: ignore[arg-type]  # the data module always gives it
-            height=int(imaging.height),  # type: ignore[arg-type]
-            delx=float(imaging.delx),  # type: ignore[arg-type]
-            width=None if imaging.width is None else int(imaging.width),
-            dely=None if imaging.dely is None else float(imaging.dely),
-            x0=imaging.x0,
-            y0=imaging.y0,
-            reverse_x_axis=imaging.reverse_x_axis,
-            renderer=imaging.renderer,
-            backend=imaging.backend,
-            **options,
-        )
+        return self.imaging.load().build_physics_drr()
 
     def dataset(self, split: str, offset: int = 0) -> PoseDataset:
         """The :class:`PoseDataset` of a split (``"train"``, ``"val"`` or ``"test"``), starting ``offset`` poses into
