@@ -72,9 +72,9 @@ def to_uint16(image: torch.Tensor | np.ndarray) -> Uint16Image:
         ValueError: another shape, or NaN/inf values.
 
     Example:
-        >>> stored = to_uint16(np.array([[0.0, 2.0], [1.0, 4.0]]))
+        >>> stored = to_uint16(np.array([[0.0, 1.0], [3.0, 4.0]]))
         >>> stored.pixels.tolist(), stored.intercept
-        ([[0, 32768], [16384, 65535]], 0.0)
+        ([[0, 16384], [49151, 65535]], 0.0)
     """
     array = _image_2d(image)
     intercept = min(0.0, float(np.floor(array.min())))

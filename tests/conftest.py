@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import locale
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "dtype" in metafunc.fixturenames:
         names = metafunc.config.getoption("--dtype").split(",")
         metafunc.parametrize("dtype", names, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _restore_locale():
+    """Put the process locale back after each test: SimpleITK's DICOM writer (GDCM), which tests use to make DICOM
+    series, sets it to "C", after which Python's open() decodes ASCII and a later test reading a UTF-8 recipe fails."""
+    saved = locale.setlocale(locale.LC_ALL)
+    yield
+    locale.setlocale(locale.LC_ALL, saved)
 
 
 @pytest.fixture
