@@ -25,13 +25,7 @@ Example:
     >>> data = RegistrationData(true_poses=[[0, 0, 0, 0, 850, 0]], imaging=module.imaging)  # doctest: +SKIP
 """
 
-from drreg.registration.data import (
-    RegistrationData,
-    check_batch,
-    physics_view_targets,
-    synthetic_view_targets,
-    target_names,
-)
+from drreg.registration.data import RegistrationData, check_batch, target_names
 from drreg.registration.diffdrr_modules import PoseRegressor, Registration
 from drreg.registration.imaging import INTRINSICS, Imaging, describe_detector
 from drreg.registration.module import RegistrationModule
@@ -68,6 +62,7 @@ from drreg.registration.results import (
     write_json_atomically,
 )
 from drreg.registration.schedule import CoarseToFine
+from drreg.registration.synthetic import physics_view_targets, synthetic_view_targets
 
 __all__ = [
     # module and data
