@@ -191,15 +191,18 @@ class XRayPhysics(torch.nn.Module):
         flat_field = incident * float(self.detected.sum())  # the detector's gain map: I in air without collimator
         if self.collimation is not None:
             incident = incident * collimation_mask(height, width, self.collimation, dtype=dtype, device=device)
-        quanta, signal = quanta * incident, signal * incident
+        # The quanta only set the noise, and a counting detector's signal is its quanta: carry a second channel
+        # through scatter and blur only when it differs and is needed.
+        separate = self.noise is not None and quanta is not signal
+        images = torch.cat([signal, quanta], dim=1) if separate else signal
+        images = images * incident
         if self.scatter_to_primary > 0:
-            quanta = add_scatter(quanta, self.scatter_to_primary, self.scatter_sigma_mm, spacing_mm)
-            signal = add_scatter(signal, self.scatter_to_primary, self.scatter_sigma_mm, spacing_mm)
+            images = add_scatter(images, self.scatter_to_primary, self.scatter_sigma_mm, spacing_mm)
         if self.blur_mm > 0:
-            quanta = gaussian_blur_mm(quanta, self.blur_mm, spacing_mm)
-            signal = gaussian_blur_mm(signal, self.blur_mm, spacing_mm)
+            images = gaussian_blur_mm(images, self.blur_mm, spacing_mm)
+        signal = images[:, :1]
         if self.noise is not None:
-            signal = quantum_noise(signal, quanta, self.noise, generator)
+            signal = quantum_noise(signal, images[:, 1:] if separate else signal, self.noise, generator)
         if self.output == "raw":
             return signal
         # Less than half a detected photon (signal unit: one photon) cannot be told from none: clamp there (noise-free:
