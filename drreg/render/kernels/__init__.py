@@ -9,7 +9,8 @@ Kernel modules, imported lazily so that numba/triton are only needed when used, 
 one module per method (``traversal``: the ray primitives the kernels share; ``siddon``, ``trilinear``: the
 kernels; ``host``: tensor conversion, launches and the interface below):
 
-- ``_numba_traversal.py``, ``_numba_siddon.py``, ``_numba_trilinear.py``, ``_numba_host.py`` (CPU tensors);
+- ``_numba_traversal.py``, ``_numba_siddon.py``, ``_numba_trilinear.py``, ``_numba_host.py`` (CPU tensors;
+  ``_numba_order.py`` orders the rays for the caches, ``_numba_memory.py`` reads voxels unchecked);
 - ``_triton_traversal.py``, ``_triton_siddon.py``, ``_triton_trilinear.py``, ``_triton_host.py`` (CUDA tensors).
 
 Each host module provides::

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from drreg.render.kernels._numba_memory import load
 from drreg.render.kernels._numba_traversal import JIT, advance, begin, ray
 
 __all__ = ["siddon_forward_kernel", "siddon_jacobian_kernel", "siddon_rays_kernel", "siddon_density_kernel"]
@@ -20,7 +21,7 @@ def _channel(labels, flat, has_labels, n_channels):
     """Output channel of a voxel; labels outside [0, C) are dropped (-1) rather than written out of bounds."""
     if not has_labels:
         return 0
-    c = labels[flat]
+    c = load(labels, flat)
     return c if 0 <= c < n_channels else -1
 
 
@@ -30,7 +31,7 @@ def _weighted(density, labels, has_labels, grad_out, r, flat, n_channels):
     c = _channel(labels, flat, has_labels, n_channels)
     if c < 0:
         return 0.0
-    return np.float64(grad_out[r, c] * density[flat])
+    return np.float64(grad_out[r, c] * load(density, flat))
 
 
 @njit(inline="always", **JIT)
@@ -75,7 +76,7 @@ def siddon_forward_kernel(density, shape, labels, has_labels, source, target, or
             _, following, i0, i1, i2, flat, n0, n1, n2, m0, m1, m2, inside = advance(
                 i0, i1, i2, flat, n0, n1, n2, m0, m1, m2, walk0, walk1, walk2, ny * nz, nz
             )
-            contribution = np.float64(density[voxel]) * (following - alpha)
+            contribution = np.float64(load(density, voxel)) * (following - alpha)
             if has_labels:
                 c = _channel(labels, voxel, has_labels, n_channels)
                 if c >= 0:
@@ -170,7 +171,7 @@ def siddon_jacobian_kernel(density, shape, source, target, order, out, jacobian)
             inside = True
             while True:
                 # Crossing (alpha, axis) separates `previous` from the current voxel (0 once outside).
-                current = np.float64(density[flat]) if inside else 0.0
+                current = np.float64(load(density, flat)) if inside else 0.0
                 js0, js1, js2, jt0, jt1, jt2 = _add_crossing(
                     axis, previous - current, alpha, d0, d1, d2, js0, js1, js2, jt0, jt1, jt2
                 )

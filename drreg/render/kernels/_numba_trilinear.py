@@ -13,6 +13,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from drreg.render.kernels._numba_memory import load
 from drreg.render.kernels._numba_traversal import JIT, TINY, ray
 
 __all__ = ["trilinear_forward_kernel", "trilinear_jacobian_kernel", "trilinear_rays_kernel", "trilinear_density_kernel"]
@@ -35,13 +36,28 @@ def _in_reach(px, py, pz, nx, ny, nz):
 
 @njit(inline="always", **JIT)
 def _sample(density, nx, ny, nz, px, py, pz, with_gradient):
-    """Trilinear value of the density at index point p (zeros outside the grid) and, optionally, its gradient."""
+    """(reached, value, gx, gy, gz) at index point p: whether some corner of the sample lies in the grid, the
+    trilinear value of the density (zeros outside the grid) and, optionally, its gradient (false and zeros for
+    nan points)."""
+    # All eight corners in the grid (most samples): 0 <= p < n - 1 on every axis, tested in floating point (false
+    # for nan; the conversions to int come after it), then truncation is the floor. No branches, nested
+    # interpolations.
+    if (px >= 0.0) & (px < nx - 1.0) & (py >= 0.0) & (py < ny - 1.0) & (pz >= 0.0) & (pz < nz - 1.0):
+        x0, y0, z0 = int(px), int(py), int(pz)
+        value, gx, gy, gz = _interior(density, ny, nz, x0, y0, z0, px - x0, py - y0, pz - z0, with_gradient)
+        return True, value, gx, gy, gz
+    if not _in_reach(px, py, pz, nx, ny, nz):
+        return False, 0.0, 0.0, 0.0, 0.0
+    value, gx, gy, gz = _border(density, nx, ny, nz, px, py, pz, with_gradient)
+    return True, value, gx, gy, gz
+
+
+@njit(**JIT)
+def _border(density, nx, ny, nz, px, py, pz, with_gradient):
+    """:func:`_sample` of a point with some corners outside the grid (and some inside): the corners inside only."""
     x0, wx0, wx1, vx0, vx1 = _corner_weights(px, nx)
     y0, wy0, wy1, vy0, vy1 = _corner_weights(py, ny)
     z0, wz0, wz1, vz0, vz1 = _corner_weights(pz, nz)
-    if vx0 and vx1 and vy0 and vy1 and vz0 and vz1:
-        # All eight corners in the grid (most samples): no branches, and nested interpolations (fewer products).
-        return _interior(density, ny, nz, x0, y0, z0, wx0, wx1, wy0, wy1, wz0, wz1, with_gradient)
     value = gx = gy = gz = 0.0
     for a in range(2):
         if not (vx1 if a else vx0):
@@ -68,15 +84,17 @@ def _sample(density, nx, ny, nz, px, py, pz, with_gradient):
 
 
 @njit(inline="always", **JIT)
-def _interior(density, ny, nz, x0, y0, z0, wx0, wx1, wy0, wy1, wz0, wz1, with_gradient):
-    """:func:`_sample` of a point whose eight corners lie in the grid, as nested linear interpolations (z, y, x):
-    7 interpolations instead of 8 products of 3 weights, and the gradient from their differences."""
+def _interior(density, ny, nz, x0, y0, z0, wx1, wy1, wz1, with_gradient):
+    """:func:`_sample` of a point whose eight corners lie in the grid (lower corner (x0, y0, z0), upper weights
+    w1), as nested linear interpolations (z, y, x): 7 interpolations instead of 8 products of 3 weights, and the
+    gradient from their differences. The corners are in the grid, so they are read unchecked."""
+    wx0, wy0, wz0 = 1.0 - wx1, 1.0 - wy1, 1.0 - wz1
     row = (x0 * ny + y0) * nz + z0
     plane = ny * nz
-    r000, r001 = np.float64(density[row]), np.float64(density[row + 1])
-    r010, r011 = np.float64(density[row + nz]), np.float64(density[row + nz + 1])
-    r100, r101 = np.float64(density[row + plane]), np.float64(density[row + plane + 1])
-    r110, r111 = np.float64(density[row + plane + nz]), np.float64(density[row + plane + nz + 1])
+    r000, r001 = np.float64(load(density, row)), np.float64(load(density, row + 1))
+    r010, r011 = np.float64(load(density, row + nz)), np.float64(load(density, row + nz + 1))
+    r100, r101 = np.float64(load(density, row + plane)), np.float64(load(density, row + plane + 1))
+    r110, r111 = np.float64(load(density, row + plane + nz)), np.float64(load(density, row + plane + nz + 1))
     c00 = r000 * wz0 + r001 * wz1  # along z, at (x0, y0), (x0, y0 + 1), (x0 + 1, y0), (x0 + 1, y0 + 1)
     c01 = r010 * wz0 + r011 * wz1
     c10 = r100 * wz0 + r101 * wz1
@@ -124,11 +142,11 @@ def trilinear_forward_kernel(density, shape, labels, has_labels, source, target,
         total = 0.0
         first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
         for k in range(first, last):
-            alpha = alphas[k]
+            alpha = load(alphas, k)
             px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2
-            if not _in_reach(px, py, pz, nx, ny, nz):
+            reached, value, _, _, _ = _sample(density, nx, ny, nz, px, py, pz, with_gradient=False)
+            if not reached:
                 continue
-            value = _sample(density, nx, ny, nz, px, py, pz, with_gradient=False)[0]
             if has_labels:
                 c = _nearest_channel(labels, has_labels, nx, ny, nz, px, py, pz, n_channels)
                 if c >= 0:
@@ -200,15 +218,15 @@ def trilinear_rays_kernel(
         by_step = 0.0  # dL/d step
         first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
         for k in range(first, last):
-            alpha = alphas[k]
+            alpha = load(alphas, k)
             px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2
-            if not _in_reach(px, py, pz, nx, ny, nz):
+            reached, value, gx, gy, gz = _sample(density, nx, ny, nz, px, py, pz, with_gradient=True)
+            if not reached:
                 continue
             c = _nearest_channel(labels, has_labels, nx, ny, nz, px, py, pz, n_channels)
             if c < 0:
                 continue
             weight = np.float64(grad_out[r, c])
-            value, gx, gy, gz = _sample(density, nx, ny, nz, px, py, pz, with_gradient=True)
             by_step += weight * value
             sums = _add_sample(weight * step, gx, gy, gz, alpha, unit[k], d0, d1, d2, sums)
         gs0, gs1, gs2, gt0, gt1, gt2 = _ray_gradients(d0, d1, d2, sums)
@@ -296,11 +314,11 @@ def trilinear_jacobian_kernel(density, shape, source, target, order, alphas, uni
         total = 0.0  # the sum of the samples (= d out / d step)
         first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
         for k in range(first, last):
-            alpha = alphas[k]
+            alpha = load(alphas, k)
             px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2
-            if not _in_reach(px, py, pz, nx, ny, nz):
+            reached, value, gx, gy, gz = _sample(density, nx, ny, nz, px, py, pz, with_gradient=True)
+            if not reached:
                 continue
-            value, gx, gy, gz = _sample(density, nx, ny, nz, px, py, pz, with_gradient=True)
             total += value
             sums = _add_sample(step, gx, gy, gz, alpha, unit[k], d0, d1, d2, sums)
         out[r, 0] = total * step

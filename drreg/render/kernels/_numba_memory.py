@@ -1,0 +1,46 @@
+"""Unchecked element reads for the numba kernels' inner loops.
+
+``array[i]`` in numba code wraps negative indices around (``i + len`` when ``i < 0``), which costs a few
+instructions per read even with bounds checking off; the forward kernels read 8 corners (trilinear) or one voxel
+(Siddon) per sample, so these checks were about a fifth of their instructions. :func:`load` reads ``array[i]``
+as a plain pointer offset instead. The callers only read indices they have already proven to lie in the array:
+the voxel a Siddon walk is in, the corners of a trilinear sample whose cell lies in the grid, a sample index
+in ``range(len(alphas))``.
+
+Caution (as for ``_numba_traversal.py``): numba's on-disk cache keys a kernel on its own file, and this
+intrinsic is compiled into the kernels of ``_numba_siddon.py`` and ``_numba_trilinear.py``. After editing this
+module, delete ``drreg/render/kernels/__pycache__/_numba_*`` (or touch those two files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from numba.core import types
+from numba.extending import intrinsic
+
+__all__ = ["load"]
+
+
+def _typed_load(typingctx, array, index):
+    """``array[index]`` of a C-contiguous 1-D array, without wraparound or bounds check.
+
+    ``index`` must lie in ``[0, len(array))``: anything else reads outside the array.
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C"):
+        return None
+    if not isinstance(index, types.Integer):
+        return None
+    signature = array.dtype(array, index)
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        offset = context.cast(builder, args[1], sig.args[1], types.intp)
+        return builder.load(builder.gep(data, [offset], inbounds=True))
+
+    return signature, codegen
+
+
+# The kernels call it as load(array, index); the intrinsic's Python signature (with typingctx) is numba's.
+load: Callable[..., Any] = intrinsic(_typed_load)
