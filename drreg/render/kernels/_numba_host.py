@@ -111,6 +111,12 @@ def _marching(alpha_bounds: torch.Tensor, n_points: int) -> tuple[np.ndarray, np
     )
 
 
+def _monotone(alphas: np.ndarray) -> bool:
+    """The sample parameters never turn back (the kernels then sum each ray's interior samples untested)."""
+    steps = np.diff(alphas)
+    return bool((steps >= 0).all() or (steps <= 0).all())
+
+
 def _volume_arguments(
     density: torch.Tensor, label_array: np.ndarray, has_labels: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -218,6 +224,7 @@ def trilinear_forward(
             target_array,
             _order(target_array),
             alphas,
+            _monotone(alphas),
             step,
             out,
         )

@@ -39,17 +39,57 @@ def _sample(density, nx, ny, nz, px, py, pz, with_gradient):
     """(reached, value, gx, gy, gz) at index point p: whether some corner of the sample lies in the grid, the
     trilinear value of the density (zeros outside the grid) and, optionally, its gradient (false and zeros for
     nan points)."""
-    # All eight corners in the grid (most samples): 0 <= p < n - 1 on every axis, tested in floating point (false
-    # for nan; the conversions to int come after it), then truncation is the floor. No branches, nested
-    # interpolations.
-    if (px >= 0.0) & (px < nx - 1.0) & (py >= 0.0) & (py < ny - 1.0) & (pz >= 0.0) & (pz < nz - 1.0):
-        x0, y0, z0 = int(px), int(py), int(pz)
-        value, gx, gy, gz = _interior(density, ny, nz, x0, y0, z0, px - x0, py - y0, pz - z0, with_gradient)
+    if _is_interior(px, py, pz, nx, ny, nz):  # most samples: no branches, nested interpolations
+        value, gx, gy, gz = _interior_at(density, ny, nz, px, py, pz, with_gradient)
         return True, value, gx, gy, gz
     if not _in_reach(px, py, pz, nx, ny, nz):
         return False, 0.0, 0.0, 0.0, 0.0
     value, gx, gy, gz = _border(density, nx, ny, nz, px, py, pz, with_gradient)
     return True, value, gx, gy, gz
+
+
+@njit(inline="always", **JIT)
+def _is_interior(px, py, pz, nx, ny, nz):
+    """All eight corners of the sample at p lie in the grid: 0 <= p < n - 1 on every axis, tested in floating point
+    (false for nan; the conversions to int come after it)."""
+    return (px >= 0.0) & (px < nx - 1.0) & (py >= 0.0) & (py < ny - 1.0) & (pz >= 0.0) & (pz < nz - 1.0)
+
+
+@njit(inline="always", **JIT)
+def _interior_at(density, ny, nz, px, py, pz, with_gradient):
+    """:func:`_interior` at an interior point p (:func:`_is_interior`), where truncation is the floor."""
+    x0, y0, z0 = int(px), int(py), int(pz)
+    return _interior(density, ny, nz, x0, y0, z0, px - x0, py - y0, pz - z0, with_gradient)
+
+
+@njit(**JIT)
+def _interior_run(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas, monotone, first, last):
+    """Samples [k0, k1) of [first, last) that are all interior (:func:`_is_interior`): those from the first interior
+    sample to the last one. Each coordinate s + alpha_k d is monotone in k when ``alphas`` is (rounding is
+    monotone), and the interior is convex, so a run whose two ends are interior is interior throughout. Empty when
+    ``alphas`` is not monotone or no sample is interior."""
+    k0 = first
+    while monotone and k0 < last:
+        a = alphas[k0]
+        if _is_interior(s0 + a * d0, s1 + a * d1, s2 + a * d2, nx, ny, nz):
+            break
+        k0 += 1
+    k1 = last if monotone else first
+    while k1 > k0:
+        a = alphas[k1 - 1]
+        if _is_interior(s0 + a * d0, s1 + a * d1, s2 + a * d2, nx, ny, nz):
+            break
+        k1 -= 1
+    return k0, max(k0, k1)
+
+
+@njit(inline="always", **JIT)
+def _add_samples(density, nx, ny, nz, s0, s1, s2, d0, d1, d2, alphas, first, last, total):
+    """``total`` plus the values of the samples [first, last) (those out of reach add nothing), in order."""
+    for k in range(first, last):
+        alpha = load(alphas, k)
+        total += _sample(density, nx, ny, nz, s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2, False)[1]
+    return total
 
 
 @njit(**JIT)
@@ -132,8 +172,9 @@ def _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas):
 
 
 @njit(parallel=True, **JIT)
-def trilinear_forward_kernel(density, shape, labels, has_labels, source, target, order, alphas, step, out):
-    """out[r, c] = step * sum of the samples of ray r at parameters ``alphas`` (channel c), rays in ``order``."""
+def trilinear_forward_kernel(density, shape, labels, has_labels, source, target, order, alphas, monotone, step, out):
+    """out[r, c] = step * sum of the samples of ray r at parameters ``alphas`` (channel c), rays in ``order``.
+    ``monotone``: ``alphas`` is monotone (then each ray's run of interior samples is summed without tests)."""
     nx, ny, nz = shape[0], shape[1], shape[2]
     n_channels = out.shape[1]
     for t in prange(order.shape[0]):
@@ -141,23 +182,26 @@ def trilinear_forward_kernel(density, shape, labels, has_labels, source, target,
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
         total = 0.0
         first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
+        if not has_labels:  # samples in order: the border samples before the run, the run, the ones after it
+            k0, k1 = _interior_run(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas, monotone, first, last)
+            total = _add_samples(density, nx, ny, nz, s0, s1, s2, d0, d1, d2, alphas, first, k0, total)
+            for k in range(k0, k1):
+                alpha = load(alphas, k)
+                total += _interior_at(density, ny, nz, s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2, False)[0]
+            total = _add_samples(density, nx, ny, nz, s0, s1, s2, d0, d1, d2, alphas, k1, last, total)
+            out[r, 0] = total * step
+            continue
         for k in range(first, last):
             alpha = load(alphas, k)
             px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2
             reached, value, _, _, _ = _sample(density, nx, ny, nz, px, py, pz, with_gradient=False)
             if not reached:
                 continue
-            if has_labels:
-                c = _nearest_channel(labels, has_labels, nx, ny, nz, px, py, pz, n_channels)
-                if c >= 0:
-                    out[r, c] += value
-            else:
-                total += value
-        if has_labels:
-            for c in range(n_channels):
-                out[r, c] *= step
-        else:
-            out[r, 0] = total * step
+            c = _nearest_channel(labels, has_labels, nx, ny, nz, px, py, pz, n_channels)
+            if c >= 0:
+                out[r, c] += value
+        for c in range(n_channels):
+            out[r, c] *= step
 
 
 @njit(inline="always", **JIT)
