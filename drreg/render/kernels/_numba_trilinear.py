@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from drreg.render.kernels._numba_memory import load
+from drreg.render.kernels._numba_memory import lerp_pair, load
 from drreg.render.kernels._numba_traversal import JIT, TINY, ray
 
 __all__ = ["trilinear_forward_kernel", "trilinear_jacobian_kernel", "trilinear_rays_kernel", "trilinear_density_kernel"]
@@ -131,6 +131,10 @@ def _interior(density, ny, nz, x0, y0, z0, wx1, wy1, wz1, with_gradient):
     wx0, wy0, wz0 = 1.0 - wx1, 1.0 - wy1, 1.0 - wz1
     row = (x0 * ny + y0) * nz + z0
     plane = ny * nz
+    if not with_gradient:  # the same products and sums, read and widened in pairs
+        c0 = lerp_pair(density, row, wz0, wz1) * wy0 + lerp_pair(density, row + nz, wz0, wz1) * wy1
+        c1 = lerp_pair(density, row + plane, wz0, wz1) * wy0 + lerp_pair(density, row + plane + nz, wz0, wz1) * wy1
+        return c0 * wx0 + c1 * wx1, 0.0, 0.0, 0.0
     r000, r001 = np.float64(load(density, row)), np.float64(load(density, row + 1))
     r010, r011 = np.float64(load(density, row + nz)), np.float64(load(density, row + nz + 1))
     r100, r101 = np.float64(load(density, row + plane)), np.float64(load(density, row + plane + 1))
@@ -142,11 +146,10 @@ def _interior(density, ny, nz, x0, y0, z0, wx1, wy1, wz1, with_gradient):
     c0 = c00 * wy0 + c01 * wy1  # along y, at x0 and x0 + 1
     c1 = c10 * wy0 + c11 * wy1
     value = c0 * wx0 + c1 * wx1
-    gx = gy = gz = 0.0
-    if with_gradient:  # d wx1 / d px = 1 = -d wx0 / d px, and likewise in y and z
-        gx = c1 - c0
-        gy = (c01 - c00) * wx0 + (c11 - c10) * wx1
-        gz = ((r001 - r000) * wy0 + (r011 - r010) * wy1) * wx0 + ((r101 - r100) * wy0 + (r111 - r110) * wy1) * wx1
+    # d wx1 / d px = 1 = -d wx0 / d px, and likewise in y and z
+    gx = c1 - c0
+    gy = (c01 - c00) * wx0 + (c11 - c10) * wx1
+    gz = ((r001 - r000) * wy0 + (r011 - r010) * wy1) * wx0 + ((r101 - r100) * wy0 + (r111 - r110) * wy1) * wx1
     return value, gx, gy, gz
 
 

@@ -50,6 +50,42 @@ def test_load_refuses_arrays_it_cannot_read_as_flat_memory():
         _reader()(np.zeros(8)[::2], np.zeros(2, dtype=np.int64))
 
 
+def test_lerp_pair_is_bitwise_the_scalar_expression():
+    from numba import njit
+
+    from drreg.render.kernels._numba_memory import lerp_pair
+
+    @njit
+    def both(array, indices, w0, w1):
+        fused, scalar = np.empty(indices.shape[0]), np.empty(indices.shape[0])
+        for k in range(indices.shape[0]):
+            i = indices[k]
+            fused[k] = lerp_pair(array, i, w0[k], w1[k])
+            scalar[k] = np.float64(array[i]) * w0[k] + np.float64(array[i + 1]) * w1[k]
+        return fused, scalar
+
+    rng = np.random.default_rng(1)
+    array = (rng.normal(size=1001) * 1e3).astype(np.float32)
+    indices = np.concatenate([[0, 999], rng.integers(0, 1000, size=500)])
+    w1 = np.concatenate([[0.0, 1.0], rng.random(500)])
+    fused, scalar = both(array, indices, 1.0 - w1, w1)
+    assert fused.view(np.int64).tolist() == scalar.view(np.int64).tolist()
+
+
+def test_lerp_pair_refuses_other_than_float32_voxels():
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from drreg.render.kernels._numba_memory import lerp_pair
+
+    @njit
+    def read(array):
+        return lerp_pair(array, 0, 0.5, 0.5)
+
+    with pytest.raises(TypingError):
+        read(np.zeros(4))
+
+
 def test_trilinear_samples_on_the_faces_of_the_grid_match_reference():
     # Lines along the faces, edges and just inside / outside them: samples with coordinates exactly 0, n - 1 and
     # n - 1 -+ 1e-9 sit on the boundary of the interior fast path (all 8 corners in the grid) and the checked path.
