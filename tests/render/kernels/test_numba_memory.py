@@ -1,5 +1,6 @@
-"""The numba kernels' unchecked read (:func:`drreg.render.kernels._numba_memory.load`) against numpy indexing, and
-the trilinear kernel's interior fast path at the faces of the grid, where it hands over to the checked path."""
+"""The numba kernels' unchecked reads (:mod:`drreg.render.kernels._numba_memory`) against numpy indexing and the
+scalar expression, and the trilinear forward kernel's interior fast path: at the faces of the grid, where it hands
+over to the checked path, and on whole runs of interior samples against the checked path and the reference."""
 
 from __future__ import annotations
 
@@ -122,3 +123,35 @@ def test_trilinear_samples_on_the_faces_of_the_grid_match_reference():
     Parity().tensors((fused.value, fused.grads[0]), (expected.value, expected.grads[0]), ("value", "density gradient"))
     # value_and_grads renders fresh copies of its inputs: render the padded volume itself too.
     Parity().tensors((trilinear_fused(density, source, target, n_points, bounds),), (expected.value,), ("value",))
+
+
+@pytest.mark.parametrize("bounds", [(0.15, 1.4), (1.4, 0.15)], ids=["increasing", "decreasing"])
+def test_trilinear_interior_runs_sum_what_the_checked_path_sums(bounds):
+    # With monotone sample parameters, the forward kernel sums each ray's run of interior samples without tests;
+    # told they are not monotone, it checks every sample. Both must give the same bits, and the reference's values.
+    from drreg.render.kernels._numba_host import trilinear_forward
+    from drreg.render.kernels._numba_order import ray_order
+    from drreg.render.kernels._numba_trilinear import trilinear_forward_kernel
+    from tests.render._cases import rays
+
+    density, _ = volume(32)
+    source, target = rays(33, torch.float64)
+    alpha_bounds = torch.tensor(bounds, dtype=torch.float64)
+    n_points = 64
+    unit = torch.linspace(0, 1, n_points).double()
+    alphas = (unit * (alpha_bounds[1] - alpha_bounds[0]) + alpha_bounds[0]).numpy()
+    step = float((alpha_bounds[1] - alpha_bounds[0]) / (n_points - 1))
+    flat = density.reshape(-1).numpy()
+    shape = np.asarray(density.shape, dtype=np.int64)
+    order = ray_order(target.numpy(), 8.0)
+    outs = []
+    for monotone in (True, False):
+        out = np.zeros((len(target), 1))
+        args = (flat, shape, np.zeros(1, dtype=np.int64), False, source.numpy(), target.numpy(), order, alphas)
+        trilinear_forward_kernel(*args, monotone, step, out)
+        outs.append(out)
+    assert (outs[0] != 0).sum() > len(target) // 2
+    assert outs[0].view(np.int64).tolist() == outs[1].view(np.int64).tolist()
+    expected = trilinear(density, source, target, n_points, alpha_bounds)
+    fused = trilinear_forward(density, source, target, alpha_bounds, torch.empty(0, dtype=torch.int64), 1, n_points)
+    Parity().tensors((fused,), (expected,), ("value",))
