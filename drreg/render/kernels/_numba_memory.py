@@ -11,8 +11,8 @@ in ``range(len(alphas))``.
 (the trilinear kernels' interpolation along the contiguous axis): the same products and sum as the scalar code,
 bit for bit, in about half the instructions.
 
-Caution (as for ``_numba_traversal.py``): numba's on-disk cache keys a kernel on its own file, and this
-intrinsic is compiled into the kernels of ``_numba_siddon.py`` and ``_numba_trilinear.py``. After editing this
+Caution (as for ``_numba_traversal.py``): numba's on-disk cache keys a kernel on its own file, and these
+intrinsics are compiled into the kernels of ``_numba_siddon.py`` and ``_numba_trilinear.py``. After editing this
 module, delete ``drreg/render/kernels/__pycache__/_numba_*`` (or touch those two files).
 """
 
