@@ -24,6 +24,10 @@ corner order for trilinear), whatever the scheduling. Pose gradients are per ray
 The forward and pose-gradient kernels walk the rays in a cache-friendly order (tiles of their end points,
 :func:`~drreg.render.kernels._numba_order.ray_order`) rather than raster order; each ray's result does not depend
 on the order, so images and pose gradients are bitwise those of the raster order.
+
+The Siddon forward and jacobian kernels walk each ray only through the box of non-zero voxels
+(:mod:`~drreg.render.kernels._numba_occupancy`), searched at every call when the rays are many enough to repay
+the search (:func:`_walk_box`); the images and pose gradients are bitwise those of a walk of the whole volume.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numba
 import numpy as np
 import torch
 
+from drreg.render.kernels._numba_occupancy import occupied_box
 from drreg.render.kernels._numba_order import ray_order
 from drreg.render.kernels._numba_siddon import (
     siddon_density_kernel,
@@ -62,6 +67,12 @@ _SLAB_WIDTH = 8
 _RAY_CHUNK = 32
 # Side (voxels) of the tiles of ray end points walked together by the forward and pose-gradient kernels.
 _TILE_VOXELS = 8.0
+# Empty-space skipping pays when the rays' walks (about n_rays x the longest side, in voxel visits) reach the
+# volume's voxels / _SKIP_RATIO: the box search reads the empty shell once (~0.5 ns per voxel on 2 cores), a visit
+# skipped saves ~2-4 ns. Measured on the 512 x 512 x 133 CT-like volume of benchmarks/render.py (38 % of it an
+# empty shell) with random pixel subsets: break-even near 8 000 rays (walks / voxels = 0.12), and a quarter of the
+# time saved at 40 000 rays (0.59). The factor 4 (0.25) keeps sparse subsets below the break-even out.
+_SKIP_RATIO = 4
 
 
 def _threads() -> None:
@@ -93,6 +104,15 @@ def _order(target: np.ndarray) -> np.ndarray:
 
 def _shape(density: torch.Tensor) -> np.ndarray:
     return np.asarray(density.shape, dtype=np.int64)
+
+
+def _walk_box(volume: np.ndarray, shape: np.ndarray, n_rays: int) -> np.ndarray:
+    """The box (6,) int64 the Siddon kernels walk: the occupied box of ``volume`` (flat float32) when the rays are
+    many enough to repay its search (:mod:`~drreg.render.kernels._numba_occupancy`), else the whole volume."""
+    nx, ny, nz = (int(n) for n in shape)
+    if n_rays * max(nx, ny, nz) * _SKIP_RATIO >= volume.size:
+        return occupied_box(volume.view(np.uint32), nx, ny, nz)
+    return np.array([0, nx, 0, ny, 0, nz], dtype=np.int64)
 
 
 def _grad_out(grad_out: torch.Tensor) -> np.ndarray:
@@ -139,10 +159,12 @@ def siddon_forward(
     label_array, has_labels = _labels(labels)
     channels = n_channels if has_labels else 1
     out = np.zeros((target.shape[0], channels), dtype=np.float64)
+    volume, shape = _volume(density), _shape(density)
+    box = _walk_box(volume, shape, target.shape[0])
     with numba.parallel_chunksize(_RAY_CHUNK):
         target_array = _rays(target)
         siddon_forward_kernel(
-            *_volume_arguments(density, label_array, has_labels), _rays(source), target_array, _order(target_array), out
+            volume, shape, box, label_array, has_labels, _rays(source), target_array, _order(target_array), out
         )
     return torch.from_numpy(out).to(torch.float32)
 
@@ -155,10 +177,10 @@ def siddon_jacobian(
     source_array, target_array = _rays(source), _rays(target)
     out = np.zeros((target.shape[0], 1), dtype=np.float64)
     jacobian = np.zeros((target.shape[0], 6), dtype=np.float64)
+    volume, shape = _volume(density), _shape(density)
+    box = _walk_box(volume, shape, target.shape[0])
     with numba.parallel_chunksize(_RAY_CHUNK):
-        siddon_jacobian_kernel(
-            _volume(density), _shape(density), source_array, target_array, _order(target_array), out, jacobian
-        )
+        siddon_jacobian_kernel(volume, shape, box, source_array, target_array, _order(target_array), out, jacobian)
     return torch.from_numpy(out).to(torch.float32), torch.from_numpy(jacobian)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from drreg.render.kernels._numba_memory import load
-from drreg.render.kernels._numba_traversal import JIT, advance, begin, ray
+from drreg.render.kernels._numba_traversal import JIT, advance, begin, ray, whole
 
 __all__ = ["siddon_forward_kernel", "siddon_jacobian_kernel", "siddon_rays_kernel", "siddon_density_kernel"]
 
@@ -57,15 +57,21 @@ def _add_crossing(axis, jump, alpha, d0, d1, d2, gs0, gs1, gs2, gt0, gt1, gt2):
 
 
 @njit(parallel=True, **JIT)
-def siddon_forward_kernel(density, shape, labels, has_labels, source, target, order, out):
-    """out[r, c] += sum of density * (alpha_{k+1} - alpha_k) over the voxels of ray r (channel c), rays in ``order``."""
-    nx, ny, nz = shape[0], shape[1], shape[2]
+def siddon_forward_kernel(density, shape, box, labels, has_labels, source, target, order, out):
+    """out[r, c] += sum of density * (alpha_{k+1} - alpha_k) over the voxels of ray r (channel c), rays in ``order``.
+
+    Each ray is walked through ``box`` (6,) int64 only (:func:`~drreg.render.kernels._numba_traversal.enter`): the
+    whole volume, or a box outside which every voxel is ±0.0 (:mod:`~drreg.render.kernels._numba_occupancy`),
+    which gives bitwise the same sums.
+    """
+    ny, nz = shape[1], shape[2]
+    clip = (box[0], box[1], box[2], box[3], box[4], box[5])
     n_channels = out.shape[1]
     for t in prange(order.shape[0]):
         r = order[t]
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
         hit, alpha, _, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2 = begin(
-            s0, s1, s2, d0, d1, d2, 0, nx, ny, nz
+            s0, s1, s2, d0, d1, d2, clip, ny, nz
         )
         if not hit:
             continue
@@ -90,7 +96,11 @@ def siddon_forward_kernel(density, shape, labels, has_labels, source, target, or
 
 @njit(parallel=True, **JIT)
 def siddon_rays_kernel(density, shape, labels, has_labels, grad_out, source, target, order, grad_source, grad_target):
-    """Pose gradients: sum over crossings of the jump of weighted density times d alpha / d (s, t), rays in order."""
+    """Pose gradients: sum over crossings of the jump of weighted density times d alpha / d (s, t), rays in order.
+
+    Rays are walked through the whole volume: a weight ``grad_out`` of inf or nan makes even a zero voxel's
+    weighted density nan, so skipping empty space would change these sums.
+    """
     nx, ny, nz = shape[0], shape[1], shape[2]
     n_channels = grad_out.shape[1]
     for t in prange(order.shape[0]):
@@ -98,7 +108,7 @@ def siddon_rays_kernel(density, shape, labels, has_labels, grad_out, source, tar
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
         gs0 = gs1 = gs2 = gt0 = gt1 = gt2 = 0.0
         hit, alpha, axis, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2 = begin(
-            s0, s1, s2, d0, d1, d2, 0, nx, ny, nz
+            s0, s1, s2, d0, d1, d2, whole(nx, ny, nz), ny, nz
         )
         if hit:
             previous = 0.0  # weighted density before the entry crossing (outside)
@@ -133,7 +143,7 @@ def siddon_density_kernel(shape, labels, has_labels, grad_out, source, target, g
         for r in range(source.shape[0]):
             s0, s1, s2, d0, d1, d2 = ray(source, target, r)
             hit, alpha, _, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2 = begin(
-                s0, s1, s2, d0, d1, d2, lo0, hi0, ny, nz
+                s0, s1, s2, d0, d1, d2, (lo0, hi0, 0, ny, 0, nz), ny, nz
             )
             if not hit:
                 continue
@@ -150,21 +160,23 @@ def siddon_density_kernel(shape, labels, has_labels, grad_out, source, target, g
 
 
 @njit(parallel=True, **JIT)
-def siddon_jacobian_kernel(density, shape, source, target, order, out, jacobian):
+def siddon_jacobian_kernel(density, shape, box, source, target, order, out, jacobian):
     """The forward sums and, in the same walk, their derivatives with respect to each ray (no labels).
 
     ``jacobian[r]`` = (d out[r] / d source[r], d out[r] / d target[r]) (6,): the pose gradient of the rays kernel
     is linear in ``grad_out[r]``, so with one channel it is ``grad_out[r] * jacobian[r]``, and forward + backward
-    walk every ray once instead of twice. ``out`` is bitwise the forward kernel's (same sums, same order).
+    walk every ray once instead of twice. ``out`` is bitwise the forward kernel's (same sums, same order). Rays
+    are walked through ``box`` only, as in :func:`siddon_forward_kernel`.
     """
-    nx, ny, nz = shape[0], shape[1], shape[2]
+    ny, nz = shape[1], shape[2]
+    clip = (box[0], box[1], box[2], box[3], box[4], box[5])
     for t in prange(order.shape[0]):
         r = order[t]
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
         js0 = js1 = js2 = jt0 = jt1 = jt2 = 0.0
         total = 0.0
         hit, alpha, axis, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2 = begin(
-            s0, s1, s2, d0, d1, d2, 0, nx, ny, nz
+            s0, s1, s2, d0, d1, d2, clip, ny, nz
         )
         if hit:
             previous = 0.0  # density before the entry crossing (outside)

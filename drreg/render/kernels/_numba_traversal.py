@@ -14,6 +14,11 @@ A walk along one axis is the tuple ``(step, half, end, s, d)``: the index moves 
 crossing, the next plane is ``index + half``, ``end`` is the first index past the box, and ``s``, ``d`` are
 the ray's origin and direction on that axis.
 
+Walks run through a box of voxels ``(lo0, hi0, lo1, hi1, lo2, hi2)`` (the whole volume, an x-slab of the density
+gradient, or the box of non-zero voxels): a box's faces are voxel planes and its entry parameter is computed with
+the same formula as a crossing, so a walk clipped to a box crosses bitwise the planes a walk of the whole volume
+crosses inside it, with the same tie order.
+
 Caution: numba's on-disk cache (``cache=True``) keys a compiled kernel on the source of its own file only, and these
 helpers are compiled into the kernels of ``_numba_siddon.py`` and ``_numba_trilinear.py``. After editing this module,
 delete ``drreg/render/kernels/__pycache__/_numba_*`` (or touch those two files), or the kernels keep the old code.
@@ -29,13 +34,19 @@ from numba import njit
 
 from drreg.render.siddon import DIRECTION_EPS
 
-__all__ = ["JIT", "TINY", "ray", "enter", "walk", "first_crossings", "begin", "advance"]
+__all__ = ["JIT", "TINY", "ray", "enter", "walk", "first_crossings", "begin", "advance", "whole"]
 
 # The reference clamps |direction| below sqrt(tiny) of float64 (its crossings are computed in float64).
 TINY = torch.finfo(torch.float64).tiny ** 0.5
 _EPS = DIRECTION_EPS
 # numba settings of every kernel and helper (the on-disk cache makes later processes skip compilation).
 JIT: dict[str, Any] = dict(cache=True, fastmath=False, error_model="numpy")
+
+
+@njit(inline="always", **JIT)
+def whole(nx, ny, nz):
+    """The box (lo0, hi0, lo1, hi1, lo2, hi2) of every voxel of a volume of ``(nx, ny, nz)`` voxels."""
+    return 0, nx, 0, ny, 0, nz
 
 
 @njit(inline="always", **JIT)
@@ -93,15 +104,17 @@ def _start_index(s, d, lo, hi, axis, entry, entry_axis):
 
 
 @njit(**JIT)
-def enter(s0, s1, s2, d0, d1, d2, lo0, hi0, hi1, hi2):
-    """Where the line enters the box of voxels ``[lo0, hi0) x [0, hi1) x [0, hi2)``.
+def enter(s0, s1, s2, d0, d1, d2, box):
+    """Where the line enters the box of voxels ``[lo0, hi0) x [lo1, hi1) x [lo2, hi2)``, ``box`` = (lo0, hi0,
+    lo1, hi1, lo2, hi2).
 
     Returns (hit, entry parameter, entry axis, i0, i1, i2): the entry crossing is the last, in (parameter, axis)
     order, of the three axes' entry crossings, and (i0, i1, i2) the first voxel inside.
     """
+    lo0, hi0, lo1, hi1, lo2, hi2 = box
     e0, x0 = _slab(s0, d0, lo0, hi0)
-    e1, x1 = _slab(s1, d1, 0, hi1)
-    e2, x2 = _slab(s2, d2, 0, hi2)
+    e1, x1 = _slab(s1, d1, lo1, hi1)
+    e2, x2 = _slab(s2, d2, lo2, hi2)
     entry = e0
     entry_axis = 0
     if e1 >= entry:
@@ -114,8 +127,8 @@ def enter(s0, s1, s2, d0, d1, d2, lo0, hi0, hi1, hi2):
     if not entry < exit_:
         return False, entry, entry_axis, 0, 0, 0
     i0 = _start_index(s0, d0, lo0, hi0, 0, entry, entry_axis)
-    i1 = _start_index(s1, d1, 0, hi1, 1, entry, entry_axis)
-    i2 = _start_index(s2, d2, 0, hi2, 2, entry, entry_axis)
+    i1 = _start_index(s1, d1, lo1, hi1, 1, entry, entry_axis)
+    i2 = _start_index(s2, d2, lo2, hi2, 2, entry, entry_axis)
     return True, entry, entry_axis, i0, i1, i2
 
 
@@ -135,15 +148,17 @@ def first_crossings(i, axis_walk):
 
 
 @njit(inline="always", **JIT)
-def begin(s0, s1, s2, d0, d1, d2, lo0, hi0, ny, nz):
-    """Enter the box ``[lo0, hi0) x [0, ny) x [0, nz)`` and set up the walk of :func:`advance`.
+def begin(s0, s1, s2, d0, d1, d2, box, ny, nz):
+    """Enter ``box`` (see :func:`enter`) of a volume of ``(_, ny, nz)`` voxels and set up the walk of :func:`advance`.
 
     Returns ``(hit, alpha, axis, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2)``: whether the
-    ray hits the box, the entry crossing's parameter and axis, the first voxel and its flat index, each axis's walk
-    and the parameters of its next two planes (meaningless when the ray misses).
+    ray hits the box, the entry crossing's parameter and axis, the first voxel and its flat index in the volume,
+    each axis's walk and the parameters of its next two planes (meaningless when the ray misses). The walk ends
+    where the ray leaves the box; inside it, crossings are bitwise those of a walk of the whole volume.
     """
-    hit, alpha, axis, i0, i1, i2 = enter(s0, s1, s2, d0, d1, d2, lo0, hi0, ny, nz)
-    walk0, walk1, walk2 = walk(s0, d0, lo0, hi0), walk(s1, d1, 0, ny), walk(s2, d2, 0, nz)
+    hit, alpha, axis, i0, i1, i2 = enter(s0, s1, s2, d0, d1, d2, box)
+    lo0, hi0, lo1, hi1, lo2, hi2 = box
+    walk0, walk1, walk2 = walk(s0, d0, lo0, hi0), walk(s1, d1, lo1, hi1), walk(s2, d2, lo2, hi2)
     (n0, m0), (n1, m1), (n2, m2) = first_crossings(i0, walk0), first_crossings(i1, walk1), first_crossings(i2, walk2)
     flat = (i0 * ny + i1) * nz + i2
     return hit, alpha, axis, i0, i1, i2, flat, walk0, walk1, walk2, n0, n1, n2, m0, m1, m2
