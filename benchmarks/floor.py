@@ -8,6 +8,8 @@ pixel) drops out; for trilinear, whose samples per ray do not grow with the grid
 It is what a visit costs when memory is free. ``visits x time per visit / threads`` is then the time the same work
 would take if the CT fitted in cache, so ``x visits`` shows how much of the measured time goes to memory and
 scheduling. A forward + backward pass visits every voxel twice (the forward, then the pose-gradient kernel).
+Siddon visits are counted inside the box of non-zero voxels (:func:`occupied_box`): the kernels skip the shell of
+exact zeros around it (``drreg/render/kernels/_numba_occupancy.py``), so the floor counts the work they still do.
 
     python benchmarks/floor.py            # prints the visits and the floor of the default 200² configuration
 """
@@ -40,8 +42,20 @@ def voxel_rays(path: Path, height: int, batch: int, rotation, translation) -> tu
     return tuple(drr.density.shape), source, target.reshape(-1, 3).contiguous()
 
 
-def _box_crossing(shape, source, target, low: float, high: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Entry and exit parameters (R,) of the lines on the box [low, n + high] per axis, and whether they hit it."""
+def occupied_box(path: Path) -> tuple[int, int, int, int, int, int]:
+    """(lo0, hi0, lo1, hi1, 0, Z): the x and y ranges of the voxels of non-zero density (numpy), all of z."""
+    from drreg import DRR, read
+
+    density = DRR(read(path), sdd=1020.0, height=8, delx=50.0).density.detach().numpy()
+    x, y, _ = (density != 0).nonzero()
+    if len(x) == 0:
+        return (0, 0, 0, 0, 0, density.shape[2])
+    return (int(x.min()), int(x.max()) + 1, int(y.min()), int(y.max()) + 1, 0, density.shape[2])
+
+
+def _box_crossing(shape, source, target, low, high) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Entry and exit parameters (R,) of the lines on the box [low, n + high] per axis (floats or (3,) tensors),
+    and whether they hit it."""
     n = torch.tensor(shape, dtype=torch.float64)
     direction = target - source
     direction = torch.where(direction.abs() < 1e-12, torch.full_like(direction, 1e-12), direction)
@@ -52,13 +66,18 @@ def _box_crossing(shape, source, target, low: float, high: float) -> tuple[torch
     return entry, exit_, entry < exit_
 
 
-def siddon_visits(shape, source: torch.Tensor, target: torch.Tensor) -> int:
-    """Voxels crossed by the rays: per ray, 1 + the voxel planes it crosses inside the grid."""
-    entry, exit_, hit = _box_crossing(shape, source, target, -0.5, -0.5)
+def siddon_visits(shape, source: torch.Tensor, target: torch.Tensor, box=None) -> int:
+    """Voxels crossed by the rays: per ray, 1 + the voxel planes it crosses inside the grid, or inside ``box``
+    (lo0, hi0, lo1, hi1, lo2, hi2) of it."""
+    box = box or (0, shape[0], 0, shape[1], 0, shape[2])
+    lo = torch.tensor(box[0::2], dtype=torch.float64)
+    hi = torch.tensor(box[1::2], dtype=torch.float64)
+    n = torch.tensor(shape, dtype=torch.float64)
+    entry, exit_, hit = _box_crossing(shape, source, target, lo - 0.5, hi - n - 0.5)
     direction = target - source
     first = torch.floor(source + entry[:, None] * direction + 0.5)
     last = torch.floor(source + exit_[:, None] * direction + 0.5)
-    crossings = (last - first).abs().sum(-1).clamp(max=sum(shape))
+    crossings = (last - first).abs().sum(-1).clamp(max=float((hi - lo).sum()))
     return int((1 + crossings)[hit].sum())
 
 
@@ -77,10 +96,10 @@ def trilinear_visits(shape, source: torch.Tensor, target: torch.Tensor, n_points
     return 8 * total
 
 
-def visits(shape, source: torch.Tensor, target: torch.Tensor, method: str, n_points: int | None) -> int:
-    """Voxel visits of the rays for ``method`` ("siddon" or "trilinear")."""
+def visits(shape, source: torch.Tensor, target: torch.Tensor, method: str, n_points: int | None, box=None) -> int:
+    """Voxel visits of the rays for ``method`` ("siddon", walked through ``box`` if given, or "trilinear")."""
     if method == "siddon":
-        return siddon_visits(shape, source, target)
+        return siddon_visits(shape, source, target, box)
     return trilinear_visits(shape, source, target, int(n_points or 0))
 
 
@@ -133,8 +152,10 @@ if __name__ == "__main__":
         path = Path(folder) / "volume.nii.gz"
         make_volume(path, (512, 512, 133))
         shape, source, target = voxel_rays(path, 200, 1, ROTATION, TRANSLATION)
+        box = occupied_box(path)
+        print(f"whole volume: {siddon_visits(shape, source, target) / 1e6:.1f} M Siddon visits; box {box}")
         for method, n_points in (("siddon", None), ("trilinear", 250)):
-            count = visits(shape, source, target, method, n_points)
+            count = visits(shape, source, target, method, n_points, box)
             per_visit = time_per_visit(shape, source, target, method, n_points)
             print(
                 f"{method}: {count / 1e6:.1f} M visits per 200² DRR, {per_visit * 1e9:.2f} ns per visit (in cache, "

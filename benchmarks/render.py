@@ -298,7 +298,8 @@ def main(argv: list[str] | None = None) -> None:
             method, n_points = RENDERERS[renderer_name]
             if device.type == "cpu" and (renderer_name, size) not in visits:
                 shape, source, target = visit_floor.voxel_rays(path, size, 1, ROTATION, TRANSLATION)
-                visits[renderer_name, size] = visit_floor.visits(shape, source, target, method, n_points)
+                box = visit_floor.occupied_box(path)  # the Siddon kernels skip the zeros around it
+                visits[renderer_name, size] = visit_floor.visits(shape, source, target, method, n_points, box)
                 if method not in per_visit:
                     per_visit[method] = visit_floor.time_per_visit(shape, source, target, method, n_points)
                 notes.append(
