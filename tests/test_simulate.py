@@ -162,6 +162,20 @@ def test_a_run_never_writes_into_a_previous_runs_folder(simulated, capsys):
     assert {path.name: path.stat().st_mtime_ns for path in folder.iterdir()} == before
 
 
+def test_overwrite_replaces_the_previous_run_entirely(tmp_path):
+    # Two X-rays, then one over them with --overwrite: the second image of the first run must not stay behind.
+    two = json.dumps([TRUE_POSE, [0.0, 0.0, 0.0, 0.0, 850.0, 0.0]])
+    first = simulate_command([*_simulate_args(tmp_path, "--version", "0"), "--poses", two])
+    folder = Path(first["folder"])
+    assert len(list(folder.glob("xray_001.*"))) == 3
+    second = simulate_command([*_simulate_args(tmp_path, "--version", "0", "--overwrite", "true")])
+    assert second["folder"] == str(folder) and len(second["images"]) == 1
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "config.yaml", "poses.json", "xray_000.dcm", "xray_000.png", "xray_000.tif",
+    ]  # fmt: skip
+    assert json.loads((folder / "poses.json").read_text())["true_poses"] == [TRUE_POSE]
+
+
 def test_an_interrupted_run_keeps_what_it_wrote(tmp_path, monkeypatch, capsys):
     # Ctrl-C while the second pose's TIFF is written: the first pose's files and the second's DICOM are whole.
     write_tiff = simulate_module.write_tiff

@@ -112,7 +112,9 @@ def simulate(
             ``overwrite``); ``None``: the next free one.
         device: where to render (``"cpu"``, ``"cuda"``).
         progress: show a progress bar.
-        overwrite: write into a folder holding a previous run's files, replacing them.
+        overwrite: write into a folder holding a previous run's files, replacing them: that run's
+            ``poses.json``, ``config.yaml`` and images are deleted once the new run has its X-ray model and starts
+            writing, so the folder never mixes the two runs' images.
         save_config: YAML text saved as ``config.yaml`` in the run folder (the command's resolved configuration).
 
     Returns:
@@ -137,6 +139,7 @@ def simulate(
     _check_run_folder(Path(output), version, overwrite)
     xray = _physics_drr(imaging, physics, decomposition, bone_scale, metal, metal_threshold).to(device)
     folder = _run_folder(Path(output), version)
+    _remove_previous_run(folder)  # with overwrite: no stale image of the old run stays beside the new ones
     if save_config is not None:
         _write_text(folder / "config.yaml", save_config)
     intensity = xray.physics.output
@@ -304,6 +307,13 @@ def _check_run_folder(output: Path, version: int | None, overwrite: bool) -> Non
             f"{folder} already holds a previous run's results ({names}); refusing to overwrite them: leave "
             "--version unset for the next free version_<n>, or pass --overwrite true to replace them"
         )
+
+
+def _remove_previous_run(folder: Path) -> None:
+    """Delete a previous run's result files from ``folder`` (only there when ``overwrite`` let the run in)."""
+    for pattern in _RESULT_FILES:
+        for path in folder.glob(pattern):
+            path.unlink()
 
 
 def _run_folder(output: Path, version: int | None) -> Path:
