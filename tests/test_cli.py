@@ -254,11 +254,16 @@ def test_training_and_prediction_do_not_overwrite_a_previous_run_issue10(ct_file
 def test_overwrite_is_an_explicit_choice_issue10(ct_file, tmp_path, capsys):
     # --overwrite true lets a run write into a folder with results; a results file given by path is protected too.
     folder = tmp_path / "version_0"
-    folder.mkdir()
-    (folder / "poses.json").write_text("first run")
+    (folder / "checkpoints").mkdir(parents=True)
+    old = [folder / "poses.json", folder / "events.out.tfevents.1.first", folder / "checkpoints" / "epoch=9.ckpt"]
+    for path in old:
+        path.write_text("first run")
     cli = RegistrationCLI(_args(ct_file, tmp_path, "--trainer.logger.init_args.version", "0", "--overwrite", "true"))
     assert Path(cli.trainer.log_dir) == folder
     assert cli.config.overwrite is False  # not saved as true: re-running the saved config.yaml replaces nothing
+    # The previous run's files are deleted before the new run writes: none will mix with its own.
+    assert not any(path.exists() for path in old)
+    (folder / "poses.json").write_text("first run")
     with pytest.raises(SystemExit, match="2"):
         main(
             [
@@ -313,6 +318,18 @@ def test_fit_test_predict_and_fine_tune(ct_file, tmp_path):
         _regression_args("fit", ct_file, tmp_path, "--ckpt_path", str(last), "--trainer.max_steps", "6")
     )
     assert resumed.trainer.global_step == 6  # continued from step 4
+
+    # Predicting into the training folder with --overwrite true deletes that run's files, except the checkpoint it
+    # reads; the folder then holds this prediction's results only.
+    again = PoseRegressionCLI(
+        _regression_args(
+            "predict", ct_file, tmp_path, "--ckpt_path", str(last), "--overwrite", "true",
+            "--trainer.logger.init_args.version", log_dir.name,
+        )
+    )  # fmt: skip
+    assert Path(again.trainer.log_dir) == log_dir and last.exists()
+    assert sorted(path.name for path in (log_dir / "checkpoints").iterdir()) == ["last.ckpt"]
+    assert len(json.loads((log_dir / "predictions.json").read_text())["predictions"]) == 4
 
 
 def test_fine_tuning_another_parameterization_is_refused(ct_file, tmp_path):

@@ -75,7 +75,7 @@ class DrregCLI(LightningCLI):
             "--overwrite",
             type=bool,
             default=False,
-            help="write into a folder that holds a previous run's results, replacing its files (default: false, "
+            help="write into a folder that holds a previous run's results, deleting them first (default: false, "
             "refuse to start); config.yaml records false, so that re-running it replaces nothing",
         )
 
@@ -111,9 +111,10 @@ class DrregCLI(LightningCLI):
                     index += 1
                 config.rename(log_dir / f"config_{index}.yaml")
             return
-        if overwrite:
-            return
         previous = [path for pattern in _RESULT_FILES for path in sorted(log_dir.glob(pattern))]
+        if overwrite:
+            self._remove_previous_run(previous)
+            return
         if previous:
             names = ", ".join(str(path.relative_to(log_dir)) for path in previous[:5])
             names += f" and {len(previous) - 5} more" if len(previous) > 5 else ""
@@ -131,6 +132,16 @@ class DrregCLI(LightningCLI):
                     f"{path} already exists (a previous run's results); refusing to overwrite it: give another path "
                     "or pass --overwrite true to replace it"
                 )
+
+    def _remove_previous_run(self, previous: list[Path]) -> None:
+        """``--overwrite true``: delete the previous run's result files, so that its event files, checkpoints and
+        overlays do not mix with the new run's (TensorBoard would draw both runs' curves as one). A checkpoint given
+        as ``--ckpt_path`` is kept: the run reads it."""
+        ckpt_path = self._get(self.config_init, "ckpt_path")
+        keep = Path(ckpt_path).resolve() if ckpt_path else None
+        for path in previous:
+            if path.resolve() != keep:
+                path.unlink()
 
     def _resumes(self, trainer: Trainer, log_dir: Path) -> bool:
         """Whether this is ``drreg fit --ckpt_path`` with a checkpoint of the folders it writes into (the log folder
