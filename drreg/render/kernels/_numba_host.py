@@ -239,9 +239,15 @@ def trilinear_forward(
     alphas, _, step = _marching(alpha_bounds, n_points)
     out = np.zeros((target.shape[0], n_channels if has_labels else 1), dtype=np.float64)
     target_array = _rays(target)
+    volume, shape = _volume(density), _shape(density)
+    box = _walk_box(volume, shape, target.shape[0])
     with numba.parallel_chunksize(_RAY_CHUNK):
         trilinear_forward_kernel(
-            *_volume_arguments(density, label_array, has_labels),
+            volume,
+            shape,
+            box,
+            label_array,
+            has_labels,
             _rays(source),
             target_array,
             _order(target_array),

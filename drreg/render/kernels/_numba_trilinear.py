@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from drreg.render.kernels._numba_memory import lerp_pair, load
-from drreg.render.kernels._numba_traversal import JIT, TINY, ray
+from drreg.render.kernels._numba_traversal import JIT, TINY, ray, whole
 
 __all__ = ["trilinear_forward_kernel", "trilinear_jacobian_kernel", "trilinear_rays_kernel", "trilinear_density_kernel"]
 
@@ -166,25 +166,33 @@ def _nearest_channel(labels, has_labels, nx, ny, nz, px, py, pz, n_channels):
 
 
 @njit(inline="always", **JIT)
-def _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas):
-    """Indices [first, last) of the samples that may reach the grid (every axis in [-1, n)), with margins."""
-    first, last = _sample_range(s0, d0, -1.0, nx, alphas)
-    first1, last1 = _sample_range(s1, d1, -1.0, ny, alphas)
-    first2, last2 = _sample_range(s2, d2, -1.0, nz, alphas)
+def _samples_in_reach(s0, s1, s2, d0, d1, d2, box, alphas):
+    """Indices [first, last) of the samples that may have a corner in ``box`` = (lo0, hi0, lo1, hi1, lo2, hi2)
+    (every axis in [lo - 1, hi)), with margins: the whole grid, or the box outside which every voxel is ±0.0 (the
+    samples left out then have eight zero corners: they add +0.0, which changes no sum)."""
+    lo0, hi0, lo1, hi1, lo2, hi2 = box
+    first, last = _sample_range(s0, d0, lo0 - 1.0, hi0, alphas)
+    first1, last1 = _sample_range(s1, d1, lo1 - 1.0, hi1, alphas)
+    first2, last2 = _sample_range(s2, d2, lo2 - 1.0, hi2, alphas)
     return max(first, max(first1, first2)), min(last, min(last1, last2))
 
 
 @njit(parallel=True, **JIT)
-def trilinear_forward_kernel(density, shape, labels, has_labels, source, target, order, alphas, monotone, step, out):
+def trilinear_forward_kernel(
+    density, shape, box, labels, has_labels, source, target, order, alphas, monotone, step, out
+):
     """out[r, c] = step * sum of the samples of ray r at parameters ``alphas`` (channel c), rays in ``order``.
-    ``monotone``: ``alphas`` is monotone (then each ray's run of interior samples is summed without tests)."""
+    ``monotone``: ``alphas`` is monotone (then each ray's run of interior samples is summed without tests).
+    ``box`` (6,) int64: only samples with a corner in it are summed (the whole grid, or a box outside which every
+    voxel is ±0.0, :mod:`~drreg.render.kernels._numba_occupancy`: bitwise the same sums)."""
     nx, ny, nz = shape[0], shape[1], shape[2]
+    clip = (box[0], box[1], box[2], box[3], box[4], box[5])
     n_channels = out.shape[1]
     for t in prange(order.shape[0]):
         r = order[t]
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
         total = 0.0
-        first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
+        first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, clip, alphas)
         if not has_labels:  # samples in order: the border samples before the run, the run, the ones after it
             k0, k1 = _interior_run(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas, monotone, first, last)
             total = _add_samples(density, nx, ny, nz, s0, s1, s2, d0, d1, d2, alphas, first, k0, total)
@@ -263,7 +271,7 @@ def trilinear_rays_kernel(
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
         sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # see _add_sample
         by_step = 0.0  # dL/d step
-        first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
+        first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, whole(nx, ny, nz), alphas)
         for k in range(first, last):
             alpha = load(alphas, k)
             px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2
@@ -359,7 +367,7 @@ def trilinear_jacobian_kernel(density, shape, source, target, order, alphas, uni
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
         sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # see _add_sample (with grad_out = 1)
         total = 0.0  # the sum of the samples (= d out / d step)
-        first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, nx, ny, nz, alphas)
+        first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, whole(nx, ny, nz), alphas)
         for k in range(first, last):
             alpha = load(alphas, k)
             px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2

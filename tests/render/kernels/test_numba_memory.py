@@ -147,7 +147,9 @@ def test_trilinear_interior_runs_sum_what_the_checked_path_sums(bounds):
     outs = []
     for monotone in (True, False):
         out = np.zeros((len(target), 1))
-        args = (flat, shape, np.zeros(1, dtype=np.int64), False, source.numpy(), target.numpy(), order, alphas)
+        whole = np.array([0, shape[0], 0, shape[1], 0, shape[2]], dtype=np.int64)
+        labels = np.zeros(1, dtype=np.int64)
+        args = (flat, shape, whole, labels, False, source.numpy(), target.numpy(), order, alphas)
         trilinear_forward_kernel(*args, monotone, step, out)
         outs.append(out)
     assert (outs[0] != 0).sum() > len(target) // 2

@@ -1,6 +1,6 @@
-"""Empty-space skipping of the numba Siddon kernels (:mod:`drreg.render.kernels._numba_occupancy`): the occupied box
-against numpy's ``nonzero``, and walks clipped to it against walks of the whole volume, bit for bit, on rays that
-enter the box through its faces, edges and corners, run along its faces, or start inside it."""
+"""Empty-space skipping of the numba kernels (:mod:`drreg.render.kernels._numba_occupancy`): the occupied box against
+numpy's ``nonzero``, and Siddon walks and trilinear samples clipped to it against those of the whole volume, bit for
+bit, on rays that enter the box through its faces, edges and corners, run along its faces, or start inside it."""
 
 from __future__ import annotations
 
@@ -120,6 +120,36 @@ def test_clipped_walks_are_bitwise_whole_walks(fill, with_labels):
     if jacobians:
         assert (jacobians[0] != 0).sum() > len(target)
         assert jacobians[0].view(np.int64).tolist() == jacobians[1].view(np.int64).tolist()
+
+
+@pytest.mark.parametrize("bounds", [(0.0, 1.0), (1.2, -0.1)], ids=["increasing", "decreasing"])
+@pytest.mark.parametrize("with_labels", [False, True], ids=["density", "labels"])
+def test_clipped_trilinear_samples_are_bitwise_all_samples(with_labels, bounds):
+    from drreg.render.kernels._numba_order import ray_order
+    from drreg.render.kernels._numba_trilinear import trilinear_forward_kernel
+
+    density = _shelled(5)
+    box = np.asarray(_box(density), dtype=np.int64)
+    whole = np.array([0, SHAPE[0], 0, SHAPE[1], 0, SHAPE[2]], dtype=np.int64)
+    source, target = _edge_rays((4, 15, 3, 12))
+    flat = density.reshape(-1)
+    shape = np.asarray(SHAPE, dtype=np.int64)
+    order = ray_order(target, 8.0)
+    labels = np.random.default_rng(6).integers(0, N_CHANNELS, size=flat.size) if with_labels else np.zeros(1, int)
+    channels = N_CHANNELS if with_labels else 1
+    # Samples every 1/8 voxel or so, on integer and half-integer coordinates too (the box's faces are at k - 1/2,
+    # its first and last corners at lo - 1 and hi).
+    alphas = np.linspace(bounds[0], bounds[1], 241)
+    step = float(alphas[1] - alphas[0])
+    images = []
+    for walk_box in (box, whole):
+        out = np.zeros((len(target), channels))
+        trilinear_forward_kernel(
+            flat, shape, walk_box, labels, with_labels, source, target, order, alphas, True, step, out
+        )
+        images.append(out)
+    assert (images[0] != 0).sum() > len(target) // 3
+    assert images[0].view(np.int64).tolist() == images[1].view(np.int64).tolist()
 
 
 def test_host_skips_empty_space_only_when_it_pays_and_matches_reference():
