@@ -26,8 +26,9 @@ The forward and pose-gradient kernels walk the rays in a cache-friendly order (t
 on the order, so images and pose gradients are bitwise those of the raster order.
 
 The Siddon forward and jacobian kernels walk each ray only through the box of non-zero voxels
-(:mod:`~drreg.render.kernels._numba_occupancy`), searched at every call when the rays are many enough to repay
-the search (:func:`_walk_box`); the images and pose gradients are bitwise those of a walk of the whole volume.
+(:mod:`~drreg.render.kernels._numba_occupancy`), and the trilinear forward kernel sums only the samples with a
+corner in it; the box is searched at every call when the rays are many enough to repay the search
+(:func:`_walk_box`). The images and pose gradients are bitwise those of the whole volume.
 """
 
 from __future__ import annotations
