@@ -10,6 +10,8 @@ would take if the CT fitted in cache, so ``x visits`` shows how much of the meas
 scheduling. A forward + backward pass visits every voxel twice (the forward, then the pose-gradient kernel).
 Siddon visits are counted inside the box of non-zero voxels (:func:`occupied_box`): the kernels skip the shell of
 exact zeros around it (``drreg/render/kernels/_numba_occupancy.py``), so the floor counts the work they still do.
+Trilinear visits count every sample in reach of the grid: its gradient kernels walk them all, and its forward kernel,
+which skips the samples of eight zero corners, gets a floor a little too high (an ``x visits`` a little too low).
 
     python benchmarks/floor.py            # prints the visits and the floor of the default 200² configuration
 """
