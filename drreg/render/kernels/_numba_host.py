@@ -26,8 +26,8 @@ The forward and pose-gradient kernels walk the rays in a cache-friendly order (t
 on the order, so images and pose gradients are bitwise those of the raster order.
 
 The Siddon forward and jacobian kernels walk each ray only through the box of non-zero voxels
-(:mod:`~drreg.render.kernels._numba_occupancy`), and the trilinear forward kernel sums only the samples with a
-corner in it; the box is searched at every call when the rays are many enough to repay the search
+(:mod:`~drreg.render.kernels._numba_occupancy`), and the trilinear forward and jacobian kernels visit only the
+samples with a corner in it; the box is searched at every call when the rays are many enough to repay the search
 (:func:`_walk_box`). The images and pose gradients are bitwise those of the whole volume.
 """
 
@@ -270,10 +270,13 @@ def trilinear_jacobian(
     source_array, target_array = _rays(source), _rays(target)
     out = np.zeros((target.shape[0], 1), dtype=np.float64)
     jacobian = np.zeros((target.shape[0], 8), dtype=np.float64)
+    volume, shape = _volume(density), _shape(density)
+    box = _walk_box(volume, shape, target.shape[0])
     with numba.parallel_chunksize(_RAY_CHUNK):
         trilinear_jacobian_kernel(
-            _volume(density),
-            _shape(density),
+            volume,
+            shape,
+            box,
             source_array,
             target_array,
             _order(target_array),

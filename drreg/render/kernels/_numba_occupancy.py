@@ -7,8 +7,8 @@ map clamps it): 16 % of the y-planes of drreg's example chest CT, 30 % of those 
 it was (a sum that starts at +0.0 is never -0.0 under round-to-nearest). So a walk clipped to the box of non-zero
 voxels gives bitwise the image of a walk of the whole volume, and so do the pose gradients (a crossing between two
 zero voxels adds ±0 to them), while it skips the shell's voxel visits, which are cache misses on a volume this size.
-Likewise a trilinear sample whose eight corners are zero adds +0.0: the trilinear forward kernel sums only the
-samples with a corner in the box.
+Likewise a trilinear sample whose eight corners are zero adds +0.0 and has a zero gradient: the trilinear forward
+and jacobian kernels visit only the samples with a corner in the box.
 
 :func:`occupied_box` finds that box by reading the shell, not the volume: slabs of x from both ends until one holds
 a non-zero voxel, then y-planes (within those slabs) likewise. Its cost is one read of the shell (about 7 ms for

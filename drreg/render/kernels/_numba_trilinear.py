@@ -353,21 +353,23 @@ def trilinear_density_kernel(
 
 
 @njit(parallel=True, **JIT)
-def trilinear_jacobian_kernel(density, shape, source, target, order, alphas, unit, step, out, jacobian):
+def trilinear_jacobian_kernel(density, shape, box, source, target, order, alphas, unit, step, out, jacobian):
     """The forward sums and, in the same pass, their derivatives with respect to each ray and the bounds (no labels).
 
     ``jacobian[r]`` = (d out[r] / d source[r] (3), d out[r] / d target[r] (3), d out[r] / d alpha_bounds (2)): the
     rays kernel is linear in ``grad_out[r]``, so with one channel its gradients are ``grad_out[r]`` times these.
-    ``out`` is bitwise the forward kernel's (same samples, same order).
+    ``out`` is bitwise the forward kernel's (same samples, same order). Only samples with a corner in ``box`` are
+    visited, as in :func:`trilinear_forward_kernel` (a sample of eight zero corners has a zero gradient too).
     """
     nx, ny, nz = shape[0], shape[1], shape[2]
+    clip = (box[0], box[1], box[2], box[3], box[4], box[5])
     d_step = 1.0 / (alphas.shape[0] - 1)  # d step / d alpha_max = -d step / d alpha_min
     for t in prange(order.shape[0]):
         r = order[t]
         s0, s1, s2, d0, d1, d2 = ray(source, target, r)
         sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # see _add_sample (with grad_out = 1)
         total = 0.0  # the sum of the samples (= d out / d step)
-        first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, whole(nx, ny, nz), alphas)
+        first, last = _samples_in_reach(s0, s1, s2, d0, d1, d2, clip, alphas)
         for k in range(first, last):
             alpha = load(alphas, k)
             px, py, pz = s0 + alpha * d0, s1 + alpha * d1, s2 + alpha * d2

@@ -126,7 +126,7 @@ def test_clipped_walks_are_bitwise_whole_walks(fill, with_labels):
 @pytest.mark.parametrize("with_labels", [False, True], ids=["density", "labels"])
 def test_clipped_trilinear_samples_are_bitwise_all_samples(with_labels, bounds):
     from drreg.render.kernels._numba_order import ray_order
-    from drreg.render.kernels._numba_trilinear import trilinear_forward_kernel
+    from drreg.render.kernels._numba_trilinear import trilinear_forward_kernel, trilinear_jacobian_kernel
 
     density = _shelled(5)
     box = np.asarray(_box(density), dtype=np.int64)
@@ -141,15 +141,24 @@ def test_clipped_trilinear_samples_are_bitwise_all_samples(with_labels, bounds):
     # its first and last corners at lo - 1 and hi).
     alphas = np.linspace(bounds[0], bounds[1], 241)
     step = float(alphas[1] - alphas[0])
-    images = []
+    unit = np.linspace(0.0, 1.0, len(alphas))
+    images, jacobians = [], []
     for walk_box in (box, whole):
         out = np.zeros((len(target), channels))
         trilinear_forward_kernel(
             flat, shape, walk_box, labels, with_labels, source, target, order, alphas, True, step, out
         )
         images.append(out)
+        if not with_labels:
+            value, jacobian = np.zeros((len(target), 1)), np.zeros((len(target), 8))
+            trilinear_jacobian_kernel(flat, shape, walk_box, source, target, order, alphas, unit, step, value, jacobian)
+            assert value.view(np.int64).tolist() == out.view(np.int64).tolist()
+            jacobians.append(jacobian)
     assert (images[0] != 0).sum() > len(target) // 3
     assert images[0].view(np.int64).tolist() == images[1].view(np.int64).tolist()
+    if jacobians:
+        assert (jacobians[0] != 0).sum() > len(target)
+        assert jacobians[0].view(np.int64).tolist() == jacobians[1].view(np.int64).tolist()
 
 
 def test_host_skips_empty_space_only_when_it_pays_and_matches_reference():
