@@ -89,22 +89,38 @@ def _edge_rays(box) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([source, random_source.numpy()]), np.concatenate([target, random_target.numpy()])
 
 
-@pytest.mark.parametrize("fill", [0.0, -0.0], ids=["zeros", "negative-zeros"])
-@pytest.mark.parametrize("with_labels", [False, True], ids=["density", "labels"])
-def test_clipped_walks_are_bitwise_whole_walks(fill, with_labels):
+def _clipping_case(density: np.ndarray, with_labels: bool, seed: int):
+    """The kernels' arguments for the edge rays through ``density``: its occupied box, the whole box, rays, flat
+    volume, shape, ray order, labels (random channels, or none) and the channel count."""
     from drreg.render.kernels._numba_order import ray_order
-    from drreg.render.kernels._numba_siddon import siddon_forward_kernel, siddon_jacobian_kernel
 
-    density = _shelled(1, fill=fill)
     box = np.asarray(_box(density), dtype=np.int64)
-    assert box.tolist() == [4, 15, 3, 12, 0, SHAPE[2]]
     whole = np.array([0, SHAPE[0], 0, SHAPE[1], 0, SHAPE[2]], dtype=np.int64)
     source, target = _edge_rays((4, 15, 3, 12))
     flat = density.reshape(-1)
-    shape = np.asarray(SHAPE, dtype=np.int64)
-    order = ray_order(target, 8.0)
-    labels = np.random.default_rng(2).integers(0, N_CHANNELS, size=flat.size) if with_labels else np.zeros(1, int)
+    labels = np.random.default_rng(seed).integers(0, N_CHANNELS, size=flat.size) if with_labels else np.zeros(1, int)
     channels = N_CHANNELS if with_labels else 1
+    shape = np.asarray(SHAPE, dtype=np.int64)
+    return box, whole, source, target, flat, shape, ray_order(target, 8.0), labels, channels
+
+
+def _assert_bitwise(images: list[np.ndarray], jacobians: list[np.ndarray], n_rays: int) -> None:
+    """Clipped (first) and whole (second) results are the same bits, and not trivially zero."""
+    assert (images[0] != 0).sum() > n_rays // 3
+    assert images[0].view(np.int64).tolist() == images[1].view(np.int64).tolist()
+    if jacobians:
+        assert (jacobians[0] != 0).sum() > n_rays
+        assert jacobians[0].view(np.int64).tolist() == jacobians[1].view(np.int64).tolist()
+
+
+@pytest.mark.parametrize("fill", [0.0, -0.0], ids=["zeros", "negative-zeros"])
+@pytest.mark.parametrize("with_labels", [False, True], ids=["density", "labels"])
+def test_clipped_walks_are_bitwise_whole_walks(fill, with_labels):
+    from drreg.render.kernels._numba_siddon import siddon_forward_kernel, siddon_jacobian_kernel
+
+    density = _shelled(1, fill=fill)
+    box, whole, source, target, flat, shape, order, labels, channels = _clipping_case(density, with_labels, 2)
+    assert box.tolist() == [4, 15, 3, 12, 0, SHAPE[2]]
     images, jacobians = [], []
     for walk_box in (box, whole):
         out = np.zeros((len(target), channels))
@@ -115,28 +131,15 @@ def test_clipped_walks_are_bitwise_whole_walks(fill, with_labels):
             siddon_jacobian_kernel(flat, shape, walk_box, source, target, order, value, jacobian)
             assert value.view(np.int64).tolist() == out.view(np.int64).tolist()
             jacobians.append(jacobian)
-    assert (images[0] != 0).sum() > len(target) // 3
-    assert images[0].view(np.int64).tolist() == images[1].view(np.int64).tolist()
-    if jacobians:
-        assert (jacobians[0] != 0).sum() > len(target)
-        assert jacobians[0].view(np.int64).tolist() == jacobians[1].view(np.int64).tolist()
+    _assert_bitwise(images, jacobians, len(target))
 
 
 @pytest.mark.parametrize("bounds", [(0.0, 1.0), (1.2, -0.1)], ids=["increasing", "decreasing"])
 @pytest.mark.parametrize("with_labels", [False, True], ids=["density", "labels"])
 def test_clipped_trilinear_samples_are_bitwise_all_samples(with_labels, bounds):
-    from drreg.render.kernels._numba_order import ray_order
     from drreg.render.kernels._numba_trilinear import trilinear_forward_kernel, trilinear_jacobian_kernel
 
-    density = _shelled(5)
-    box = np.asarray(_box(density), dtype=np.int64)
-    whole = np.array([0, SHAPE[0], 0, SHAPE[1], 0, SHAPE[2]], dtype=np.int64)
-    source, target = _edge_rays((4, 15, 3, 12))
-    flat = density.reshape(-1)
-    shape = np.asarray(SHAPE, dtype=np.int64)
-    order = ray_order(target, 8.0)
-    labels = np.random.default_rng(6).integers(0, N_CHANNELS, size=flat.size) if with_labels else np.zeros(1, int)
-    channels = N_CHANNELS if with_labels else 1
+    box, whole, source, target, flat, shape, order, labels, channels = _clipping_case(_shelled(5), with_labels, 6)
     # Samples every 1/8 voxel or so, on integer and half-integer coordinates too (the box's faces are at k - 1/2,
     # its first and last corners at lo - 1 and hi).
     alphas = np.linspace(bounds[0], bounds[1], 241)
@@ -154,11 +157,7 @@ def test_clipped_trilinear_samples_are_bitwise_all_samples(with_labels, bounds):
             trilinear_jacobian_kernel(flat, shape, walk_box, source, target, order, alphas, unit, step, value, jacobian)
             assert value.view(np.int64).tolist() == out.view(np.int64).tolist()
             jacobians.append(jacobian)
-    assert (images[0] != 0).sum() > len(target) // 3
-    assert images[0].view(np.int64).tolist() == images[1].view(np.int64).tolist()
-    if jacobians:
-        assert (jacobians[0] != 0).sum() > len(target)
-        assert jacobians[0].view(np.int64).tolist() == jacobians[1].view(np.int64).tolist()
+    _assert_bitwise(images, jacobians, len(target))
 
 
 def test_host_skips_empty_space_only_when_it_pays_and_matches_reference():
