@@ -1,18 +1,18 @@
 """Empty-space skipping for the numba kernels: the box of x-slabs and y-planes that holds every non-zero voxel.
 
-CT volumes carry a shell of air, padding or cropped field of view whose density is exactly 0 (the HU-to-density
-map clamps it): 16 % of the y-planes of drreg's example chest CT, 30 % of those of the CT-like volume of
-``benchmarks/render.py``. A Siddon sum adds
-``density * length`` voxel by voxel, and a voxel of density ±0 adds +0.0, which leaves any partial sum bitwise as
-it was (a sum that starts at +0.0 is never -0.0 under round-to-nearest). So a walk clipped to the box of non-zero
-voxels gives bitwise the image of a walk of the whole volume, and so do the pose gradients (a crossing between two
-zero voxels adds ±0 to them), while it skips the shell's voxel visits, which are cache misses on a volume this size.
-Likewise a trilinear sample whose eight corners are zero adds +0.0 and has a zero gradient: the trilinear forward
-and jacobian kernels visit only the samples with a corner in the box.
+CT volumes carry a shell of air, padding or cropped field of view whose density is exactly 0 (the HU-to-density map
+clamps it): 16 % of the y-planes of drreg's example chest CT, 30 % of those of the CT-like volume of
+``benchmarks/render.py``. A Siddon sum adds ``density * length`` voxel by voxel, and a voxel of density ±0 adds
++0.0, which leaves any partial sum bitwise as it was (a sum that starts at +0.0 is never -0.0 under
+round-to-nearest). So a walk clipped to the box of non-zero voxels gives bitwise the image of a walk of the whole
+volume, and so do the pose gradients (a crossing between two zero voxels adds ±0 to them), while it skips the
+shell's voxel visits, which are cache misses on a volume this size. Likewise a trilinear sample whose eight corners
+are zero adds +0.0 and has a zero gradient: the trilinear forward and jacobian kernels visit only the samples with a
+corner in the box.
 
 :func:`occupied_box` finds that box by reading the shell, not the volume: slabs of x from both ends until one holds
-a non-zero voxel, then y-planes (within those slabs) likewise. Its cost is one read of the shell (about 7 ms for
-the 52 MB shell of that CT-like volume on 2 cores), so the host only calls it when the rays will visit many voxels (see
+a non-zero voxel, then y-planes (within those slabs) likewise. Its cost is one read of the shell (about 7 ms for the
+52 MB shell of that CT-like volume on 2 cores), so the host only calls it when the rays will visit many voxels (see
 ``_numba_host``). It is computed at every call, from the values the kernel will read: a volume edited in place by
 any means (``.data``, NumPy views) is never rendered with a stale box. The z-axis (contiguous in memory; rays of
 radiographs run across it) is not clipped.
