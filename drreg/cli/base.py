@@ -53,6 +53,20 @@ _RESULT_FILES = (
 )
 
 
+def previous_results(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """The files of ``folder`` that match the globs ``patterns`` (a previous run's results), in pattern order."""
+    return [path for pattern in patterns for path in sorted(folder.glob(pattern))]
+
+
+def remove_results(paths: list[Path], keep: Path | None = None) -> None:
+    """``--overwrite true``: delete a previous run's result files (all but ``keep``), so that none mixes with the new
+    run's."""
+    kept = keep.resolve() if keep is not None else None
+    for path in paths:
+        if path.resolve() != kept:
+            path.unlink()
+
+
 class DrregCLI(LightningCLI):
     """What drreg's commands share: the forced :class:`OverlayLogger` and :class:`RenderThroughput` callbacks
     (configured under ``overlay.*`` and ``throughput.*``), a rich progress bar by default, a saved config, and
@@ -111,9 +125,12 @@ class DrregCLI(LightningCLI):
                     index += 1
                 config.rename(log_dir / f"config_{index}.yaml")
             return
-        previous = [path for pattern in _RESULT_FILES for path in sorted(log_dir.glob(pattern))]
+        previous = previous_results(log_dir, _RESULT_FILES)
         if overwrite:
-            self._remove_previous_run(previous)
+            # Event files, checkpoints and overlays of the previous run would mix with the new run's (TensorBoard
+            # would draw both runs' curves as one); a checkpoint given as --ckpt_path is kept: the run reads it.
+            ckpt_path = self._get(self.config_init, "ckpt_path")
+            remove_results(previous, keep=Path(ckpt_path) if ckpt_path else None)
             return
         if previous:
             names = ", ".join(str(path.relative_to(log_dir)) for path in previous[:5])
@@ -132,16 +149,6 @@ class DrregCLI(LightningCLI):
                     f"{path} already exists (a previous run's results); refusing to overwrite it: give another path "
                     "or pass --overwrite true to replace it"
                 )
-
-    def _remove_previous_run(self, previous: list[Path]) -> None:
-        """``--overwrite true``: delete the previous run's result files, so that its event files, checkpoints and
-        overlays do not mix with the new run's (TensorBoard would draw both runs' curves as one). A checkpoint given
-        as ``--ckpt_path`` is kept: the run reads it."""
-        ckpt_path = self._get(self.config_init, "ckpt_path")
-        keep = Path(ckpt_path).resolve() if ckpt_path else None
-        for path in previous:
-            if path.resolve() != keep:
-                path.unlink()
 
     def _resumes(self, trainer: Trainer, log_dir: Path) -> bool:
         """Whether this is ``drreg fit --ckpt_path`` with a checkpoint of the folders it writes into (the log folder

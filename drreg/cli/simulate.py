@@ -22,7 +22,7 @@ import torch
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from drreg._checks import check_choice, check_integer, check_number
-from drreg.cli.base import COMMANDS
+from drreg.cli.base import COMMANDS, previous_results, remove_results
 from drreg.geometry import EULER_CONVENTIONS, RigidTransform, pose_vectors_to_transform
 from drreg.imaging import Imaging
 from drreg.physics import PhysicsDRR, XRayPhysics
@@ -139,7 +139,7 @@ def simulate(
     _check_run_folder(Path(output), version, overwrite)
     xray = _physics_drr(imaging, physics, decomposition, bone_scale, metal, metal_threshold).to(device)
     folder = _run_folder(Path(output), version)
-    _remove_previous_run(folder)  # with overwrite: no stale image of the old run stays beside the new ones
+    remove_results(previous_results(folder, _RESULT_FILES))  # with overwrite: no stale image of the old run stays
     if save_config is not None:
         _write_text(folder / "config.yaml", save_config)
     intensity = xray.physics.output
@@ -300,20 +300,13 @@ def _check_run_folder(output: Path, version: int | None, overwrite: bool) -> Non
     if version is None:
         return
     folder = output / f"version_{check_integer(version, 'version', minimum=0)}"
-    previous = [path for pattern in _RESULT_FILES for path in sorted(folder.glob(pattern))]
+    previous = previous_results(folder, _RESULT_FILES)
     if previous and not overwrite:
         names = ", ".join(path.name for path in previous[:5]) + (" and more" if len(previous) > 5 else "")
         raise FileExistsError(
             f"{folder} already holds a previous run's results ({names}); refusing to overwrite them: leave "
             "--version unset for the next free version_<n>, or pass --overwrite true to replace them"
         )
-
-
-def _remove_previous_run(folder: Path) -> None:
-    """Delete a previous run's result files from ``folder`` (only there when ``overwrite`` let the run in)."""
-    for pattern in _RESULT_FILES:
-        for path in folder.glob(pattern):
-            path.unlink()
 
 
 def _run_folder(output: Path, version: int | None) -> Path:
