@@ -28,7 +28,7 @@ on the order, so images and pose gradients are bitwise those of the raster order
 The Siddon forward and jacobian kernels walk each ray only through the box of non-zero voxels
 (:mod:`~drreg.render.kernels._numba_occupancy`), and the trilinear forward and jacobian kernels visit only the
 samples with a corner in it; the box is searched at every call when the rays are many enough to repay the search
-(:func:`_walk_box`). The images and pose gradients are bitwise those of the whole volume.
+(:func:`_clipped_volume`). The images and pose gradients are bitwise those of the whole volume.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ _TILE_VOXELS = 8.0
 # Empty-space skipping pays when the rays' walks (about n_rays x the longest side, in voxel visits) reach the
 # volume's voxels / _SKIP_RATIO: the box search reads the empty shell once (~0.5 ns per voxel on 2 cores), a visit
 # skipped saves ~2-4 ns. Measured on the 512 x 512 x 133 CT-like volume of benchmarks/render.py (38 % of it an
-# empty shell) with random pixel subsets: break-even near 8 000 rays (walks / voxels = 0.12), and a quarter of the
-# time saved at 40 000 rays (0.59). The factor 4 (0.25) keeps sparse subsets below the break-even out.
+# empty shell) with random pixel subsets, through siddon_forward: break-even near 10 000 rays (walks / voxels =
+# 0.15; with the search 28.6 ms against 27.0 without at 8 000, 34.9 against 37.8 at 14 000), and a quarter of
+# the time saved at 40 000 rays (0.59). The factor 4 (0.25) keeps sparse subsets near the break-even out.
 _SKIP_RATIO = 4
 
 
@@ -107,13 +108,15 @@ def _shape(density: torch.Tensor) -> np.ndarray:
     return np.asarray(density.shape, dtype=np.int64)
 
 
-def _walk_box(volume: np.ndarray, shape: np.ndarray, n_rays: int) -> np.ndarray:
-    """The box (6,) int64 the Siddon kernels walk: the occupied box of ``volume`` (flat float32) when the rays are
-    many enough to repay its search (:mod:`~drreg.render.kernels._numba_occupancy`), else the whole volume."""
+def _clipped_volume(density: torch.Tensor, n_rays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat float32 density, shape, and the box (6,) int64 the kernels walk: the occupied box of the density when
+    ``n_rays`` are many enough to repay its search (:mod:`~drreg.render.kernels._numba_occupancy`), else the whole
+    volume."""
+    volume, shape = _volume(density), _shape(density)
     nx, ny, nz = (int(n) for n in shape)
     if n_rays * max(nx, ny, nz) * _SKIP_RATIO >= volume.size:
-        return occupied_box(volume.view(np.uint32), nx, ny, nz)
-    return np.array([0, nx, 0, ny, 0, nz], dtype=np.int64)
+        return volume, shape, occupied_box(volume.view(np.uint32), nx, ny, nz)
+    return volume, shape, np.array([0, nx, 0, ny, 0, nz], dtype=np.int64)
 
 
 def _grad_out(grad_out: torch.Tensor) -> np.ndarray:
@@ -160,8 +163,7 @@ def siddon_forward(
     label_array, has_labels = _labels(labels)
     channels = n_channels if has_labels else 1
     out = np.zeros((target.shape[0], channels), dtype=np.float64)
-    volume, shape = _volume(density), _shape(density)
-    box = _walk_box(volume, shape, target.shape[0])
+    volume, shape, box = _clipped_volume(density, target.shape[0])
     with numba.parallel_chunksize(_RAY_CHUNK):
         target_array = _rays(target)
         siddon_forward_kernel(
@@ -178,8 +180,7 @@ def siddon_jacobian(
     source_array, target_array = _rays(source), _rays(target)
     out = np.zeros((target.shape[0], 1), dtype=np.float64)
     jacobian = np.zeros((target.shape[0], 6), dtype=np.float64)
-    volume, shape = _volume(density), _shape(density)
-    box = _walk_box(volume, shape, target.shape[0])
+    volume, shape, box = _clipped_volume(density, target.shape[0])
     with numba.parallel_chunksize(_RAY_CHUNK):
         siddon_jacobian_kernel(volume, shape, box, source_array, target_array, _order(target_array), out, jacobian)
     return torch.from_numpy(out).to(torch.float32), torch.from_numpy(jacobian)
@@ -240,8 +241,7 @@ def trilinear_forward(
     alphas, _, step = _marching(alpha_bounds, n_points)
     out = np.zeros((target.shape[0], n_channels if has_labels else 1), dtype=np.float64)
     target_array = _rays(target)
-    volume, shape = _volume(density), _shape(density)
-    box = _walk_box(volume, shape, target.shape[0])
+    volume, shape, box = _clipped_volume(density, target.shape[0])
     with numba.parallel_chunksize(_RAY_CHUNK):
         trilinear_forward_kernel(
             volume,
@@ -270,8 +270,7 @@ def trilinear_jacobian(
     source_array, target_array = _rays(source), _rays(target)
     out = np.zeros((target.shape[0], 1), dtype=np.float64)
     jacobian = np.zeros((target.shape[0], 8), dtype=np.float64)
-    volume, shape = _volume(density), _shape(density)
-    box = _walk_box(volume, shape, target.shape[0])
+    volume, shape, box = _clipped_volume(density, target.shape[0])
     with numba.parallel_chunksize(_RAY_CHUNK):
         trilinear_jacobian_kernel(
             volume,
