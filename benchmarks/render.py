@@ -293,12 +293,12 @@ def main(argv: list[str] | None = None) -> None:
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         configurations = itertools.product(args.renderers, args.sizes, args.passes, args.batches, args.impls)
         visits: dict[tuple[str, int], float] = {}  # voxel visits per DRR, by (renderer, size)
+        box = visit_floor.occupied_box(path) if device.type == "cpu" else None  # the kernels skip the zeros around it
         for renderer_name, size, pass_name, batch, impl in configurations:
             floor = (volume_bytes + 4 * batch * size * size) / bandwidth / batch
             method, n_points = RENDERERS[renderer_name]
             if device.type == "cpu" and (renderer_name, size) not in visits:
                 shape, source, target = visit_floor.voxel_rays(path, size, 1, ROTATION, TRANSLATION)
-                box = visit_floor.occupied_box(path)  # the Siddon kernels skip the zeros around it
                 visits[renderer_name, size] = visit_floor.visits(shape, source, target, method, n_points, box)
                 if method not in per_visit:
                     per_visit[method] = visit_floor.time_per_visit(shape, source, target, method, n_points)
