@@ -11,7 +11,7 @@ kernels; ``host``: tensor conversion, launches and the interface below):
 
 - ``_numba_traversal.py``, ``_numba_siddon.py``, ``_numba_trilinear.py``, ``_numba_host.py`` (CPU tensors;
   ``_numba_order.py`` orders the rays for the caches, ``_numba_memory.py`` reads voxels unchecked,
-  ``_numba_occupancy.py`` finds the box of non-zero voxels the Siddon walks are clipped to);
+  ``_numba_occupancy.py`` finds the box of non-zero voxels the walks and samples are clipped to);
 - ``_triton_traversal.py``, ``_triton_siddon.py``, ``_triton_trilinear.py``, ``_triton_host.py`` (CUDA tensors).
 
 Each host module provides::
